@@ -1,0 +1,178 @@
+"""kipctl command line: subcommand dispatch over Hydra, typed configs, errors -> exit codes.
+
+`kipctl <subcommand> [hydra overrides]`: the subcommand is removed from sys.argv and the
+rest is handed to `hydra.main`, so overrides, `-m/--multirun`, `--cfg job`, `--help` and
+`hydra.run.dir=...` keep working. This module is the only Hydra user and the only place that
+changes `jax.config` (x64).
+
+Errors: user mistakes (bad override, value out of range, missing data, foreign checkpoint)
+print one line `kipctl: error: ...` and exit 2; an unexpected exception prints one line that
+points to the traceback saved in the run directory and exits 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, NamedTuple, Optional
+
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+log = logging.getLogger("kipctl")
+
+
+class Command(NamedTuple):
+    config_name: Optional[str]  # Hydra primary config; None for plain (non-Hydra) commands
+    module: str  # pipelines module with run(cfg, rundir) -> metrics, or a main(argv) module
+    help: str
+
+
+COMMANDS: dict[str, Command] = {
+    "eval-krr": Command("eval_krr", "kip_runner.pipelines.eval_krr",
+                        "KRR test accuracy of natural subsets or of a support.npz"),
+}
+
+
+def usage() -> str:
+    width = max(len(c) for c in COMMANDS)
+    lines = ["usage: kipctl <subcommand> [key=value ...] [-m] [--cfg job] [--help]", "",
+             "subcommands:"]
+    lines += [f"  {name:<{width}}  {c.help}" for name, c in COMMANDS.items()]
+    lines += ["", "Each subcommand takes Hydra overrides, e.g. "
+              "`kipctl eval-krr kernel=rbf support=100 seeds=5`;",
+              "`kipctl <subcommand> --help` shows its options, `--cfg job` its resolved config."]
+    return "\n".join(lines)
+
+
+class JobError(Exception):
+    """A job failed; the message is already one line. `user` selects exit code 2 vs 1."""
+
+    def __init__(self, message: str, user: bool = True):
+        super().__init__(message)
+        self.user = user
+
+
+_NOISE = ("full_key:", "object_type=", "reference_type=", "Set the environment variable",
+          "See https://hydra.cc", "Config search path", "provider=")
+
+
+def one_line(ex: BaseException) -> str:
+    """Condenses an exception (and its cause) into one informative line."""
+    parts: list[str] = []
+    seen = ex
+    while seen is not None and len(parts) < 4:
+        listing = False  # inside "Available options in 'kernel':" followed by one name a line
+        for line in str(seen).splitlines():
+            line = " ".join(line.split())
+            if not line or line.startswith(_NOISE) or line in parts:
+                continue
+            if listing and " " not in line:
+                parts[-1] += (" " if parts[-1].endswith(":") else ", ") + line
+                continue
+            parts.append(line)
+            listing = line.endswith(":")
+        seen = seen.__cause__
+    text = "; ".join(parts) or type(ex).__name__
+    return text.replace(".;", ";")
+
+
+def _run_and_report(func: Callable):
+    """Replaces hydra._internal.utils.run_and_report: one line per error instead of a
+    stack trace (HYDRA_FULL_ERROR=1 still re-raises for debugging)."""
+    try:
+        return func()
+    except Exception as ex:  # noqa: BLE001 - this is the top-level reporter
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        user = not isinstance(ex, JobError) or ex.user
+        print(f"kipctl: error: {one_line(ex)}", file=sys.stderr)
+        sys.exit(2 if user else 1)
+
+
+def _make_task(name: str, command: Command) -> Callable:
+    def task(cfg) -> dict:
+        import jax  # noqa: PLC0415
+        from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
+        from omegaconf import OmegaConf  # noqa: PLC0415
+
+        from kip_runner.errors import KipctlError  # noqa: PLC0415
+        from kip_runner.runs.rundir import RunDir, fingerprint, read_json  # noqa: PLC0415
+
+        from hydra.types import RunMode  # noqa: PLC0415
+
+        rundir = RunDir(HydraConfig.get().runtime.output_dir, name)
+        multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+
+        def fail(message: str, user: bool = True):
+            # Single run: report and exit here, so Hydra adds no "Error executing job" line.
+            # Multirun: raise, so Hydra records the job as failed and runs the others.
+            if not multirun and os.environ.get("HYDRA_FULL_ERROR") != "1":
+                print(f"kipctl: error: {message}", file=sys.stderr)
+                sys.exit(2 if user else 1)
+            return JobError(message, user)
+        try:
+            typed = OmegaConf.to_object(cfg)
+            container = OmegaConf.to_container(cfg, resolve=True)
+        except Exception as ex:  # noqa: BLE001 - validation errors of any kind
+            rundir.discard_if_fresh()
+            raise fail(one_line(ex)) from None
+        pipeline = importlib.import_module(command.module)
+        fp = fingerprint(container, getattr(pipeline, "FINGERPRINT_IGNORE", ()))
+        if rundir.run_json.exists():
+            old = read_json(rundir.run_json).get("fingerprint")
+            if old and old != fp:
+                raise fail(f"{rundir.path} holds a run of a different config (fingerprint "
+                               f"{old}, this one {fp}); use a new hydra.run.dir or the "
+                               "original overrides")
+        jax.config.update("jax_enable_x64", bool(getattr(typed, "x64", False)))
+        rundir.start(container, fp)
+        try:
+            metrics = pipeline.run(typed, rundir)
+        except KipctlError as ex:
+            rundir.fail(str(ex))
+            raise fail(one_line(ex)) from None
+        except KeyboardInterrupt:
+            rundir.fail("interrupted")
+            raise
+        except Exception as ex:  # noqa: BLE001 - record, then report in one line
+            tb_path = rundir / "traceback.txt"
+            tb_path.write_text(traceback.format_exc())
+            rundir.fail(f"{type(ex).__name__}: {ex}")
+            raise fail(f"{type(ex).__name__}: {one_line(ex)} (traceback in {tb_path})",
+                       user=False) from None
+        rundir.finish(metrics)
+        log.info("%s done: %s -> %s", name, metrics, rundir.path)
+        return metrics
+    return task
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name = argv[0]
+    command = COMMANDS.get(name)
+    if command is None:
+        print(f"kipctl: unknown subcommand '{name}'\n\n{usage()}", file=sys.stderr)
+        return 2
+    if command.config_name is None:
+        return importlib.import_module(command.module).main(argv[1:])
+
+    import hydra  # noqa: PLC0415
+    import hydra._internal.utils as hydra_utils  # noqa: PLC0415
+
+    from kip_runner.config.schema import register  # noqa: PLC0415
+
+    register()
+    # jax logs each missing accelerator backend at INFO; Hydra's INFO console would show it.
+    logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
+    # Pinned hydra-core 1.3: _run_hydra looks run_and_report up in this module at call time.
+    hydra_utils.run_and_report = _run_and_report
+    sys.argv = [f"kipctl {name}"] + argv[1:]
+    hydra.main(config_path=CONF_DIR, config_name=command.config_name,
+               version_base="1.3")(_make_task(name, command))()
+    return 0

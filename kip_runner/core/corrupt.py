@@ -1,0 +1,48 @@
+"""rho-corruption (PAPER.md §1, §2 KIP_rho, §5): a fixed random rho fraction of each image's
+coordinates is replaced by uniform noise in [-1, 1] (the paper's default, applied after
+standardisation) or by zeros. `rho` may be a traced value, so one compiled step serves every
+rho of a sweep.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.typing import ArrayLike
+
+from kip_runner.core.types import Array, PRNGKey
+
+CORRUPTIONS = ("noise", "zero")
+
+
+def corruption_mask(key: PRNGKey, shape: tuple, rho: ArrayLike) -> Array:
+    """Boolean mask [n, ...], True on exactly round(rho * d) random coordinates per image.
+
+    d = prod(shape[1:]). Exactness comes from ranking one uniform draw per coordinate.
+    """
+    n, d = shape[0], 1
+    for s in shape[1:]:
+        d *= s
+    u = jax.random.uniform(key, (n, d))  # [n, d]
+    ranks = jnp.argsort(jnp.argsort(u, axis=1), axis=1)  # [n, d]
+    mask = ranks < jnp.round(jnp.asarray(rho) * d)  # [n, d]
+    return mask.reshape(shape)  # [n, ...]
+
+
+def fill_values(key: PRNGKey, shape: tuple, corruption: str, dtype=jnp.float32) -> Array:
+    """The values written into corrupted coordinates. [shape]"""
+    if corruption == "noise":
+        return jax.random.uniform(key, shape, dtype, minval=-1.0, maxval=1.0)
+    if corruption == "zero":
+        return jnp.zeros(shape, dtype)
+    raise ValueError(f"corruption must be one of {CORRUPTIONS}, got '{corruption}'")
+
+
+def corrupt(key: PRNGKey, x: ArrayLike, rho: ArrayLike, corruption: str = "noise"
+            ) -> tuple[Array, Array]:
+    """Corrupts a rho fraction of each image of x. Returns (x_corrupted, mask), both x's shape."""
+    x = jnp.asarray(x)
+    k_mask, k_fill = jax.random.split(key)
+    mask = corruption_mask(k_mask, x.shape, rho)  # [n, ...]
+    fill = fill_values(k_fill, x.shape, corruption, x.dtype)  # [n, ...]
+    return jnp.where(mask, fill, x), mask

@@ -1,0 +1,164 @@
+"""The run-directory contract (STYLE.md "Per-run outputs").
+
+    <run>/.hydra/ and <cmd>.log   written by Hydra
+    run.json                      resolved config, fingerprint, versions, devices, git sha,
+                                  status running|done|failed (+ reason), timings
+    metrics.csv                   one row per evaluation
+    summary.json                  {"command", "status", "metrics": {...}}
+
+Every file is written to a temporary sibling and renamed (os.replace), so readers never see a
+half-written file. A run is complete only when run.json says "done".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+
+def _json_default(o: Any):
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def atomic_write(path: Path, writer: Callable[[str], None]) -> None:
+    """Calls writer(tmp_path) on a temporary file next to `path`, then renames it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        writer(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal modes
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    def w(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, default=_json_default, allow_nan=True)
+            f.write("\n")
+    atomic_write(path, w)
+
+
+def read_json(path: Path) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def fingerprint(config: dict, ignore: tuple[str, ...] = ()) -> str:
+    """sha256 (first 16 hex) of the config with `ignore`d top-level keys removed."""
+    kept = {k: v for k, v in config.items() if k not in ignore}
+    blob = json.dumps(kept, sort_keys=True, default=_json_default)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def git_sha() -> Optional[str]:
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment() -> dict:
+    """Versions and devices, for reproducibility."""
+    import jax  # noqa: PLC0415
+    import neural_tangents  # noqa: PLC0415
+    import optax  # noqa: PLC0415
+
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "neural_tangents": getattr(neural_tangents, "__version__", "0.6.5"),
+        "optax": optax.__version__,
+        "devices": [str(d) for d in jax.devices()],
+        "x64": bool(jax.config.jax_enable_x64),
+        "host": platform.node(),
+        "git_sha": git_sha(),
+    }
+
+
+class RunDir:
+    """One run's output directory."""
+
+    HYDRA_FILES = (".hydra",)
+
+    def __init__(self, path: os.PathLike | str, command: str = ""):
+        self.path = Path(path)
+        self.command = command
+        self._started = time.time()
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def run_json(self) -> Path:
+        return self.path / "run.json"
+
+    def status(self) -> Optional[str]:
+        return read_json(self.run_json).get("status") if self.run_json.exists() else None
+
+    def start(self, config: dict, fp: str) -> None:
+        previous = read_json(self.run_json) if self.run_json.exists() else {}
+        write_json(self.run_json, {
+            "command": self.command, "status": "running", "config": config,
+            "fingerprint": fp, "env": environment(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "attempts": previous.get("attempts", 0) + 1,
+        })
+
+    def _update(self, **fields: Any) -> None:
+        info = read_json(self.run_json) if self.run_json.exists() else {"command": self.command}
+        info.update(fields)
+        write_json(self.run_json, info)
+
+    def finish(self, metrics: dict, extra: Optional[dict] = None) -> None:
+        seconds = time.time() - self._started
+        summary = {"command": self.command, "status": "done", "metrics": metrics,
+                   "seconds": round(seconds, 3)}
+        summary.update(extra or {})
+        write_json(self.path / "summary.json", summary)
+        self._update(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                     seconds=round(seconds, 3), reason=None)
+
+    def fail(self, reason: str) -> None:
+        write_json(self.path / "summary.json", {"command": self.command, "status": "failed",
+                                                "reason": reason, "metrics": {}})
+        self._update(status="failed", reason=reason,
+                     finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+    def discard_if_fresh(self) -> bool:
+        """Removes the directory if it holds only what Hydra wrote before the job started
+        (used when the config is rejected, so a bad command leaves nothing behind)."""
+        if not self.path.is_dir():
+            return False
+        extra = [p for p in self.path.iterdir()
+                 if p.name not in self.HYDRA_FILES and p.suffix != ".log"]
+        if extra:
+            return False
+        shutil.rmtree(self.path, ignore_errors=True)
+        return True

@@ -1,0 +1,84 @@
+"""support.npz: the distilled / label-solved dataset that eval-krr and eval-nn consume.
+
+Schema (a superset of the released KIP-ConvNet npz, whose keys are `images`, `labels`):
+  images [n, H, W, C] float32 in the preprocessed space of the source dataset
+  labels [n, C] float32 regression targets (learned, solved, or centred one-hot)
+  mask   [n, H, W, C] bool, optional: True on rho-corrupted (frozen) coordinates
+  meta   JSON string, optional: command, dataset, kernel, rho, preprocessing stats, ...
+Files with `x`/`y` keys, or integer class labels [n], are accepted on read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from kip_runner.data.preprocess import centered_one_hot
+from kip_runner.errors import KipctlError
+from kip_runner.runs.rundir import atomic_write
+
+
+class Support(NamedTuple):
+    images: np.ndarray  # [n, H, W, C] float32
+    labels: np.ndarray  # [n, C] float32
+    mask: Optional[np.ndarray]  # [n, H, W, C] bool or None
+    meta: dict
+
+
+def save_support(path: Path, images: np.ndarray, labels: np.ndarray,
+                 mask: Optional[np.ndarray] = None, meta: Optional[dict] = None) -> None:
+    arrays = {"images": np.asarray(images, np.float32), "labels": np.asarray(labels, np.float32),
+              "meta": np.asarray(json.dumps(meta or {}, default=str))}
+    if mask is not None:
+        arrays["mask"] = np.asarray(mask, bool)
+
+    def w(tmp: str) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        with open(tmp, "wb") as f:
+            f.write(buf.getvalue())
+    atomic_write(Path(path), w)
+
+
+def load_support(path: str | Path, n_classes: int,
+                 image_shape: Optional[tuple] = None) -> Support:
+    """Reads a support file and checks it against the dataset it will be evaluated on.
+
+    Raises:
+      KipctlError: missing/corrupt file, unknown keys, or shapes that do not match.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise KipctlError(f"support file {path} does not exist (expected a support.npz written "
+                          "by kipctl distill/label-solve, or an npz with images/labels)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            files = set(f.files)
+            xk = "images" if "images" in files else "x" if "x" in files else None
+            yk = "labels" if "labels" in files else "y" if "y" in files else None
+            if xk is None or yk is None:
+                raise KipctlError(f"{path}: expected arrays images/labels (or x/y), found "
+                                  f"{sorted(files)}")
+            images = np.asarray(f[xk], np.float32)
+            labels = np.asarray(f[yk])
+            mask = np.asarray(f["mask"], bool) if "mask" in files else None
+            meta = json.loads(str(f["meta"])) if "meta" in files else {}
+    except KipctlError:
+        raise
+    except Exception as e:
+        raise KipctlError(f"corrupt support file {path}: {e}") from None
+    if images.ndim == 3:
+        images = images[..., None]
+    if labels.ndim == 1:
+        labels = centered_one_hot(labels.astype(np.int64), n_classes)
+    if images.ndim != 4 or labels.shape != (images.shape[0], n_classes):
+        raise KipctlError(f"{path}: images {images.shape} / labels {labels.shape} do not form "
+                          f"[n,H,W,C] images with [n,{n_classes}] labels")
+    if image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape):
+        raise KipctlError(f"{path}: images are {tuple(images.shape[1:])} but the dataset's "
+                          f"are {tuple(image_shape)} (wrong dataset= ?)")
+    return Support(images, labels.astype(np.float32), mask, meta)

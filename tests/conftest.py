@@ -1,0 +1,47 @@
+"""Test tiers (markers in pyproject.toml): unit (default), config, integration, slow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import pytest
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+jax.config.update("jax_enable_x64", True)
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_DIR = os.environ.get("KIP_DATA_DIR", str(REPO.parent / "shared" / "data"))
+
+
+def data_available(name: str = "mnist") -> bool:
+    return (Path(DATA_DIR) / name).is_dir()
+
+
+requires_data = pytest.mark.skipif(
+    not data_available(), reason=f"real data not found in {DATA_DIR} (set KIP_DATA_DIR)")
+
+
+@pytest.fixture
+def data_dir() -> str:
+    if not data_available():
+        pytest.skip(f"real data not found in {DATA_DIR} (set KIP_DATA_DIR)")
+    return DATA_DIR
+
+
+def run_kipctl(*args: str, cwd=None, env=None, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Runs `python -m kip_runner <args>` as a user would run ./kipctl."""
+    full_env = dict(os.environ)
+    full_env.setdefault("KIP_DATA_DIR", DATA_DIR)
+    full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "kip_runner", *args], cwd=cwd or REPO,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def kipctl():
+    return run_kipctl

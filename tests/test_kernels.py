@@ -1,0 +1,106 @@
+"""Kernel zoo properties and a closed-form cross-check of the FC1 NNGP/NTK."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from kip_runner.core.kernels import kernel_matrix, make_kernel_fn, make_network
+
+ALL = [("fc", 1), ("fc", 2), ("fc", 3), ("conv", 1), ("conv", 2), ("conv", 3), ("myrtle", 5),
+       ("rbf", 1), ("linear", 1)]
+
+
+def images(n, side=8, ch=1, seed=0):
+    return jax.random.normal(jax.random.PRNGKey(seed), (n, side, side, ch))  # [n,s,s,c]
+
+
+@pytest.mark.parametrize("arch,depth", ALL)
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_symmetric_psd_and_default_second_argument(arch, depth, kind):
+    if arch in ("rbf", "linear") and kind == "nngp":
+        pytest.skip("kind applies to neural kernels only")
+    k = make_kernel_fn(arch, depth, kind)
+    x = images(6)
+    kxx = np.asarray(k(x, x))
+    np.testing.assert_allclose(kxx, kxx.T, rtol=1e-6, atol=1e-8)
+    assert np.linalg.eigvalsh(kxx).min() > -1e-8 * np.abs(kxx).max()
+    np.testing.assert_allclose(np.asarray(k(x, None)), kxx, rtol=1e-6, atol=1e-8)
+
+
+def arccos_fc1(x1, x2, w_var, b_var):
+    """FC1 ReLU NNGP and NTK in closed form (Cho & Saul arc-cosine kernel of degree 1/0)."""
+    a, b = x1.reshape(len(x1), -1), x2.reshape(len(x2), -1)
+    d = a.shape[1]
+    k0 = w_var * a @ b.T / d + b_var  # [n1, n2]
+    k0a = w_var * jnp.sum(a * a, -1) / d + b_var  # [n1]
+    k0b = w_var * jnp.sum(b * b, -1) / d + b_var  # [n2]
+    norm = jnp.sqrt(k0a[:, None] * k0b[None, :])
+    cos = jnp.clip(k0 / norm, -1.0, 1.0)
+    theta = jnp.arccos(cos)
+    relu_cov = norm / (2 * jnp.pi) * (jnp.sin(theta) + (jnp.pi - theta) * cos)
+    relu_dcov = (jnp.pi - theta) / (2 * jnp.pi)
+    nngp = w_var * relu_cov + b_var
+    ntk = nngp + w_var * k0 * relu_dcov
+    return nngp, ntk
+
+
+def test_fc1_matches_arccos_closed_form():
+    x1, x2 = images(5, seed=1), images(7, seed=2)
+    nngp, ntk = arccos_fc1(x1, x2, 2.0, 1e-4)
+    np.testing.assert_allclose(make_kernel_fn("fc", 1, "nngp")(x1, x2), nngp, rtol=1e-6)
+    np.testing.assert_allclose(make_kernel_fn("fc", 1, "ntk")(x1, x2), ntk, rtol=1e-6)
+
+
+def test_rbf_and_linear_formulas():
+    x1, x2 = images(3, seed=3), images(4, seed=4)
+    a, b = np.asarray(x1).reshape(3, -1), np.asarray(x2).reshape(4, -1)
+    sq = ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(make_kernel_fn("rbf", gamma=0.5)(x1, x2),
+                               np.exp(-0.5 * sq / a.shape[1]), rtol=1e-6)
+    np.testing.assert_allclose(make_kernel_fn("linear")(x1, x2), a @ b.T, rtol=1e-6)
+
+
+@pytest.mark.parametrize("block", [1, 3, 4, 100])
+def test_blocked_kernel_matrix_equals_direct(block):
+    k = make_kernel_fn("conv", 1, "ntk")
+    x1, x2 = images(7, seed=5), images(5, seed=6)
+    np.testing.assert_allclose(kernel_matrix(k, x1, x2, block), k(x1, x2), rtol=1e-6)
+    np.testing.assert_allclose(kernel_matrix(k, x1, None, block), k(x1, x1), rtol=1e-6)
+
+
+def test_blocked_kernel_reports_progress():
+    seen = []
+    kernel_matrix(make_kernel_fn("fc", 1), images(5), images(4), 2,
+                  on_block=lambda d, t: seen.append((d, t)))
+    assert seen == [(i, 6) for i in range(1, 7)]
+
+
+def test_standard_parameterization_depends_on_width():
+    x = images(4)
+    k128 = make_kernel_fn("fc", 2, "ntk", "standard", width=128)(x, x)
+    k1024 = make_kernel_fn("fc", 2, "ntk", "standard", width=1024)(x, x)
+    assert not np.allclose(k128, k1024)
+    ntk128 = make_kernel_fn("fc", 2, "ntk", "ntk", width=128)(x, x)
+    ntk1024 = make_kernel_fn("fc", 2, "ntk", "ntk", width=1024)(x, x)
+    np.testing.assert_allclose(ntk128, ntk1024)
+
+
+def test_network_shares_the_kernel_architecture():
+    init_fn, apply_fn, kernel_fn = make_network("myrtle", 5, width=4, n_out=10)
+    x = images(2)
+    _, params = init_fn(jax.random.PRNGKey(0), x.shape)
+    assert apply_fn(params, x).shape == (2, 10)
+    np.testing.assert_allclose(kernel_fn(x, x, "nngp"),
+                               make_kernel_fn("myrtle", 5, "nngp")(x, x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad,msg", [
+    (dict(arch="resnet"), "unknown kernel arch"),
+    (dict(arch="fc", kind="gp"), "ntk or nngp"),
+    (dict(arch="myrtle", depth=6), "Myrtle depth"),
+    (dict(arch="fc", parameterization="mup"), "parameterization"),
+])
+def test_bad_kernel_arguments_raise(bad, msg):
+    with pytest.raises(ValueError, match=msg):
+        make_kernel_fn(**bad)
