@@ -33,6 +33,8 @@ class Command(NamedTuple):
 COMMANDS: dict[str, Command] = {
     "eval-krr": Command("eval_krr", "kip_runner.pipelines.eval_krr",
                         "KRR test accuracy of natural subsets or of a support.npz"),
+    "report": Command(None, "kip_runner.pipelines.report",
+                      "collect run directories into grouped csv/markdown/LaTeX tables"),
 }
 
 

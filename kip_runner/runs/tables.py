@@ -1,0 +1,150 @@
+"""Collect run directories into pandas frames and write paper-style tables (csv/md/tex).
+
+A run directory is any directory with a run.json (the run-dir contract). Its resolved config
+is flattened into columns (command, dataset, kernel, net, support, rho, seed, ...) and its
+summary.json metrics are added as columns; runs whose status is not "done" are kept apart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+from kip_runner.runs.rundir import atomic_write
+
+# Config fields promoted to short column names (first match wins).
+CONFIG_COLUMNS = {
+    "dataset": ("dataset", "name"), "kernel": ("kernel", "name"), "kind": ("kernel", "kind"),
+    "net": ("net", "name"), "eval_kernel": ("eval_kernel", "name"),
+}
+SCALARS = ("source", "data", "support", "rho", "seed", "seeds", "steps", "target_batch",
+           "n_targets", "learn_labels", "augment", "loss", "lr", "init", "corruption")
+FORMATS = ("md", "csv", "tex")
+
+
+def _get(d: dict, path: Sequence[str]):
+    for key in path:
+        if not isinstance(d, dict) or key not in d:
+            return None
+        d = d[key]
+    return d
+
+
+def _flatten(prefix: str, d: dict, out: dict) -> None:
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            _flatten(key + ".", v, out)
+        elif not isinstance(v, (list, tuple)):
+            out[key] = v
+
+
+def run_row(run_json: Path) -> dict:
+    """One row describing a run directory (config columns + metrics + status)."""
+    folder = run_json.parent
+    try:
+        info = json.loads(run_json.read_text())
+    except (OSError, ValueError) as e:
+        return {"run_dir": str(folder), "status": "unreadable", "reason": str(e)}
+    cfg = info.get("config") or {}
+    row = {"run_dir": str(folder), "command": info.get("command"),
+           "status": info.get("status"), "reason": info.get("reason")}
+    for col, path in CONFIG_COLUMNS.items():
+        value = _get(cfg, path)
+        if value is not None:
+            row[col] = value
+    for key in SCALARS:
+        if key in cfg and not isinstance(cfg[key], (dict, list)):
+            row[key] = cfg[key]
+    cfg_flat: dict = {}
+    _flatten("config.", cfg, cfg_flat)
+    row.update(cfg_flat)
+    summary = folder / "summary.json"
+    if summary.exists():
+        try:
+            s = json.loads(summary.read_text())
+            for k, v in (s.get("metrics") or {}).items():
+                if isinstance(v, (int, float, str, bool)) or v is None:
+                    row[k] = v
+            row["seconds"] = s.get("seconds")
+        except (OSError, ValueError):
+            pass
+    return row
+
+
+def collect_runs(roots: Iterable[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(done, not_done) frames of every run directory under the given roots."""
+    rows = []
+    for root in roots:
+        root = Path(root)
+        found = [root / "run.json"] if (root / "run.json").exists() else []
+        found += sorted(p for p in root.rglob("run.json") if p != root / "run.json")
+        rows += [run_row(p) for p in found]
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df, df
+    done = df["status"] == "done"
+    return df[done].reset_index(drop=True), df[~done].reset_index(drop=True)
+
+
+def metric_columns(df: pd.DataFrame, exclude: Iterable[str] = ()) -> list[str]:
+    skip = set(exclude) | {"seconds"}
+    return [c for c in df.columns if not c.startswith("config.") and c not in skip
+            and c not in CONFIG_COLUMNS and c not in SCALARS
+            and pd.api.types.is_numeric_dtype(df[c])
+            and c not in ("run_dir", "command", "status", "reason")]
+
+
+def aggregate(df: pd.DataFrame, by: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
+    """Per group of `by`: n_runs, the mean of each of `values`, and `<value>_std` across runs
+    (the std columns only when some group has more than one run)."""
+    by = [b for b in by if b in df.columns]
+    values = [v for v in values if v in df.columns]
+    if not by:
+        df = df.assign(group="all")
+        by = ["group"]
+    g = df.groupby(by, dropna=False, sort=True)
+    out = g.size().rename("n_runs").to_frame()
+    means, stds = g[values].mean(), g[values].std(ddof=0)
+    for v in values:
+        out[v] = means[v]
+        if (out["n_runs"] > 1).any():
+            out[f"{v}_std"] = stds[v]
+    return out.reset_index()
+
+
+def pm(mean: float, std: Optional[float], percent: bool = True, digits: int = 2) -> str:
+    """'92.80±0.40' (fractions shown as percentages); '' for a missing value."""
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return ""
+    scale = 100.0 if percent else 1.0
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return f"{mean * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f}±{std * scale:.{digits}f}"
+
+
+def write_table(df: pd.DataFrame, stem: Path, formats: Sequence[str] = FORMATS,
+                caption: str = "") -> list[Path]:
+    """Writes df as <stem>.md / .csv / .tex (atomically). Returns the paths written."""
+    stem = Path(stem)
+    written = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        if fmt == "csv":
+            atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
+        elif fmt == "md":
+            text = (f"{caption}\n\n" if caption else "") + df.to_markdown(index=False) + "\n"
+            atomic_write(path, lambda tmp, t=text: Path(tmp).write_text(t))
+        elif fmt == "tex":
+            body = df.to_latex(index=False, escape=True, caption=caption or None,
+                               label=f"tab:{stem.name}")
+            atomic_write(path, lambda tmp, t=body: Path(tmp).write_text(t))
+        else:
+            raise ValueError(f"unknown table format '{fmt}'; choose from {FORMATS}")
+        written.append(path)
+    return written
