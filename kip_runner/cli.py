@@ -16,7 +16,6 @@ import importlib
 import logging
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
@@ -31,10 +30,18 @@ class Command(NamedTuple):
 
 
 COMMANDS: dict[str, Command] = {
+    "distill": Command("distill", "kip_runner.pipelines.distill",
+                       "KIP / KIP_rho: learn a support set by kernel-ridge meta-learning"),
     "eval-krr": Command("eval_krr", "kip_runner.pipelines.eval_krr",
                         "KRR test accuracy of natural subsets or of a support.npz"),
+    "corrupt-sweep": Command("corrupt_sweep", "kip_runner.pipelines.corrupt_sweep",
+                             "natural vs KIP_rho data over corruption levels, KRR and NN"),
     "report": Command(None, "kip_runner.pipelines.report",
                       "collect run directories into grouped csv/markdown/LaTeX tables"),
+    "eval-nn": Command("eval_nn", "kip_runner.pipelines.eval_nn",
+                       "finite-width networks trained on natural subsets or a support.npz"),
+    "label-solve": Command("label_solve", "kip_runner.pipelines.label_solve",
+                           "closed-form Label Solve of a support set's labels (any kernel)"),
 }
 
 
@@ -96,14 +103,14 @@ def _run_and_report(func: Callable):
 
 def _make_task(name: str, command: Command) -> Callable:
     def task(cfg) -> dict:
-        import jax  # noqa: PLC0415
+        # Imported here, not at module level, so `kipctl --help` stays instant.
         from hydra.core.hydra_config import HydraConfig  # noqa: PLC0415
+        from hydra.types import RunMode  # noqa: PLC0415
         from omegaconf import OmegaConf  # noqa: PLC0415
 
         from kip_runner.errors import KipctlError  # noqa: PLC0415
-        from kip_runner.runs.rundir import RunDir, fingerprint, read_json  # noqa: PLC0415
-
-        from hydra.types import RunMode  # noqa: PLC0415
+        from kip_runner.pipelines.runner import RunFailed, execute  # noqa: PLC0415
+        from kip_runner.runs.rundir import RunDir  # noqa: PLC0415
 
         rundir = RunDir(HydraConfig.get().runtime.output_dir, name)
         multirun = HydraConfig.get().mode == RunMode.MULTIRUN
@@ -121,34 +128,26 @@ def _make_task(name: str, command: Command) -> Callable:
         except Exception as ex:  # noqa: BLE001 - validation errors of any kind
             rundir.discard_if_fresh()
             raise fail(one_line(ex)) from None
-        pipeline = importlib.import_module(command.module)
-        fp = fingerprint(container, getattr(pipeline, "FINGERPRINT_IGNORE", ()))
-        if rundir.run_json.exists():
-            old = read_json(rundir.run_json).get("fingerprint")
-            if old and old != fp:
-                raise fail(f"{rundir.path} holds a run of a different config (fingerprint "
-                               f"{old}, this one {fp}); use a new hydra.run.dir or the "
-                               "original overrides")
-        jax.config.update("jax_enable_x64", bool(getattr(typed, "x64", False)))
-        rundir.start(container, fp)
         try:
-            metrics = pipeline.run(typed, rundir)
+            return execute(command.module, typed, container, rundir)
         except KipctlError as ex:
-            rundir.fail(str(ex))
             raise fail(one_line(ex)) from None
-        except KeyboardInterrupt:
-            rundir.fail("interrupted")
-            raise
-        except Exception as ex:  # noqa: BLE001 - record, then report in one line
-            tb_path = rundir / "traceback.txt"
-            tb_path.write_text(traceback.format_exc())
-            rundir.fail(f"{type(ex).__name__}: {ex}")
-            raise fail(f"{type(ex).__name__}: {one_line(ex)} (traceback in {tb_path})",
-                       user=False) from None
-        rundir.finish(metrics)
-        log.info("%s done: %s -> %s", name, metrics, rundir.path)
-        return metrics
+        except RunFailed as ex:
+            raise fail(str(ex), user=False) from None
     return task
+
+
+def register_resolvers() -> None:
+    """`${kipctl_id:<text>}`: a short stable id of a text (e.g. the overrides), so that a
+    command's run dir can be a function of its overrides and re-running it resumes."""
+    import hashlib  # noqa: PLC0415
+
+    from omegaconf import OmegaConf  # noqa: PLC0415
+
+    if not OmegaConf.has_resolver("kipctl_id"):
+        OmegaConf.register_new_resolver(
+            "kipctl_id", lambda text: ("run-" + hashlib.sha256(str(text).encode()).hexdigest()
+                                       [:10]) if text else "defaults")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -170,6 +169,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     from kip_runner.config.schema import register  # noqa: PLC0415
 
     register()
+    register_resolvers()
     # jax logs each missing accelerator backend at INFO; Hydra's INFO console would show it.
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     # Pinned hydra-core 1.3: _run_hydra looks run_and_report up in this module at call time.

@@ -117,3 +117,17 @@ def test_real_mnist_natural_rbf_band(kipctl, tmp_path):
     m = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]
     # Table A1 reports RBF 100 natural MNIST at about 80%; this band only guards regressions.
     assert 0.70 < m["accuracy_mean"] < 0.90 and m["n_test"] == 10000
+
+
+def test_rerun_in_a_done_run_dir_recomputes_nothing(kipctl, tmp_path):
+    run = tmp_path / "run"
+    args = ("eval-krr", "dataset=synthetic", "support=20", f"hydra.run.dir={run}")
+    assert kipctl(*args).returncode == 0
+    before = (run / "summary.json").read_text()
+    info = json.loads((run / "run.json").read_text())
+    again = kipctl(*args)
+    assert again.returncode == 0 and "nothing to recompute" in again.stdout + again.stderr
+    assert (run / "summary.json").read_text() == before
+    assert json.loads((run / "run.json").read_text()) == info
+    other = kipctl("eval-krr", "dataset=synthetic", "support=30", f"hydra.run.dir={run}")
+    assert other.returncode == 2 and "different config" in other.stderr

@@ -48,7 +48,7 @@ def test_grouping_and_failed_runs_listed_apart(tmp_path, capsys):
     csv = pd.read_csv(tmp_path / "rep" / "report.csv")
     assert list(csv.columns[:3]) == ["command", "support", "n_runs"]
     assert (tmp_path / "rep" / "report.tex").read_text().startswith("\\begin{table}")
-    assert "boom" in (tmp_path / "rep" / "not_done.md").read_text()
+    assert "boom" in (tmp_path / "rep" / "report.not_done.md").read_text()
     assert "2 run(s) not done" in capsys.readouterr().out
 
 
@@ -72,3 +72,45 @@ def test_report_over_real_cli_runs(kipctl, tmp_path):
     assert rows.n_runs.tolist() == [1]
     info = json.loads(next(sweep.glob("*/run.json")).read_text())
     assert info["config"]["dataset"]["name"] == "synthetic"
+
+
+def test_paper_table_a7_from_corrupt_sweep_results(tmp_path, capsys):
+    rows = []
+    for data, accs in (("natural", [0.92, 0.94]), ("kip", [0.95, 0.95])):
+        for seed, acc in enumerate(accs):
+            rows.append(dict(data=data, support=1000, rho=0.0, evaluator="nn", loss="mse",
+                             seed=seed, test_accuracy=acc, test_mse=0.1, status="done",
+                             dataset="mnist", run_dir="x"))
+    rows.append(dict(rows[0], loss="xent", test_accuracy=0.1))  # other table (A8): ignored
+    rows.append(dict(rows[0], status="failed", test_accuracy=0.0))  # failed: ignored
+    (tmp_path / "sweep").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "sweep" / "results.csv", index=False)
+    fake_run(tmp_path, "sweep", "corrupt-sweep", {"dataset": {"name": "mnist"}},
+             metrics={"n_cells": 4})
+    assert main([str(tmp_path / "sweep"), "paper=table-a7", "format=csv"]) == 0
+    rep = pd.read_csv(tmp_path / "sweep" / "report" / "report.csv")
+    nat = rep[(rep.method == "Natural") & (rep.rho == 0.0) & (rep.support == 1000)].iloc[0]
+    assert nat.n == 2 and nat.ours == "93.00±1.00" and nat.paper == "92.80±0.40"
+    assert nat.delta == pytest.approx(0.2)
+    kip = rep[(rep.method == "KIP (a)") & (rep.rho == 0.0)].iloc[0]
+    assert kip.delta == pytest.approx(95.0 - 94.5)
+    empty = rep[(rep.method == "KIP (a+l)") & (rep.rho == 0.9)].iloc[0]
+    assert pd.isna(empty.n) and empty.paper == "94.60±1.90"
+    assert main([str(tmp_path / "sweep"), "paper=table-a99"]) == 2
+    assert "paper= takes one of table-1" in capsys.readouterr().err
+
+
+def test_paper_table_1_maps_runs_to_methods(tmp_path):
+    cfg = {"dataset": {"name": "mnist"}, "kernel": {"name": "fc1", "kind": "ntk"},
+           "support": 10}
+    fake_run(tmp_path, "d", "distill", {**cfg, "augment": False, "learn_labels": False},
+             metrics={"test_accuracy": 0.893})
+    fake_run(tmp_path, "al", "distill", {**cfg, "augment": True, "learn_labels": True},
+             metrics={"test_accuracy": 0.85})
+    fake_run(tmp_path, "ls", "label-solve", {**cfg, "support": 100},
+             metrics={"test_accuracy": 0.87})
+    assert main([str(tmp_path), "paper=table-1", f"out={tmp_path / 'rep'}"]) == 0
+    rep = pd.read_csv(tmp_path / "rep" / "report.csv").set_index(["method", "support"])
+    assert rep.loc[("KRR FC1, KIP", 10), "delta"] == pytest.approx(89.3 - 89.30)
+    assert rep.loc[("KRR FC1, KIP (a+l)", 10), "delta"] == pytest.approx(85.0 - 85.46)
+    assert rep.loc[("KRR FC1, LS", 100), "paper"] == "87.20±0.71"

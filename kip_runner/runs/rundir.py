@@ -125,7 +125,8 @@ class RunDir:
     def start(self, config: dict, fp: str) -> None:
         previous = read_json(self.run_json) if self.run_json.exists() else {}
         write_json(self.run_json, {
-            "command": self.command, "status": "running", "config": config,
+            "command": self.command, "status": "running",
+            "config": json.loads(json.dumps(config, sort_keys=True, default=str)),
             "fingerprint": fp, "env": environment(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "attempts": previous.get("attempts", 0) + 1,
@@ -145,9 +146,9 @@ class RunDir:
         self._update(status="done", finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
                      seconds=round(seconds, 3), reason=None)
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, metrics: Optional[dict] = None) -> None:
         write_json(self.path / "summary.json", {"command": self.command, "status": "failed",
-                                                "reason": reason, "metrics": {}})
+                                                "reason": reason, "metrics": metrics or {}})
         self._update(status="failed", reason=reason,
                      finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
 

@@ -1,0 +1,252 @@
+"""Finite-width networks for eval-nn (PAPER.md §6): architectures, losses, optax training.
+
+FC/Conv/Myrtle come from the same stax definition as their kernels (`kernels.stax_layers`);
+LeNet and a pre-activation WideResNet are added here. The WideResNet uses *stateless* batch
+norm: every call normalises with the statistics of the batch it is given (or of its first
+`stats_rows` rows), so the network stays a pure `(init_fn, apply_fn)` pair with no running
+averages to carry (docs/eval-nn.md explains the choice).
+
+Training is vectorised over random inits ("seeds"): parameters carry a leading [S] axis and
+one jitted step updates all of them. The learning rate and the L2 coefficient are traced
+values (optax.inject_hyperparams), so one compiled step serves a whole lr/L2 grid.
+No I/O here; the pipeline (pipelines/eval_nn.py) owns data, grids and files.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.typing import ArrayLike
+
+from kip_runner.core._nt import stax
+from kip_runner.core.kernels import MYRTLE_BLOCKS, stax_layers
+from kip_runner.core.types import Array, PRNGKey
+
+NET_ARCHS = ("fc", "conv", "myrtle", "lenet", "wrn")
+PARAMETERIZATIONS = ("ntk", "standard")
+OPTIMIZERS = ("adam", "momentum")
+LOSSES = ("mse", "xent")
+MOMENTUM = 0.9  # PAPER.md §6: "momentum 0.9"
+
+
+class Net(NamedTuple):
+    """A finite network: stax init/apply and whether apply_fn uses batch statistics."""
+
+    init_fn: Callable  # (key, input_shape) -> (output_shape, params)
+    apply_fn: Callable  # (params, x [n,H,W,C], stats_rows=None) -> [n, n_out]
+    batch_stats: bool  # True when outputs depend on the other rows of the batch (BN)
+
+
+class TrainState(NamedTuple):
+    """Parameters and optimizer state of S networks (leading axis [S] on every leaf)."""
+
+    params: object
+    opt_state: object
+
+
+def validate_net_args(arch: str, depth: int, width: int, parameterization: str) -> None:
+    """Raises ValueError with a one-line message for an unusable network description."""
+    if arch not in NET_ARCHS:
+        raise ValueError(f"unknown net arch '{arch}'; choose one of {', '.join(NET_ARCHS)}")
+    if parameterization not in PARAMETERIZATIONS:
+        raise ValueError(f"parameterization must be ntk or standard, got '{parameterization}'")
+    if width < 1:
+        raise ValueError(f"width must be >= 1, got {width}")
+    if arch in ("fc", "conv") and depth < 1:
+        raise ValueError(f"{arch} depth must be >= 1, got {depth}")
+    if arch == "myrtle" and depth not in MYRTLE_BLOCKS:
+        raise ValueError(f"Myrtle depth must be one of {sorted(MYRTLE_BLOCKS)}, got {depth}")
+    if arch == "wrn" and (depth < 10 or (depth - 4) % 6):
+        raise ValueError(f"WideResNet depth must be 6n+4 >= 10 (10, 16, 22, 28, ...), got {depth}")
+
+
+def stateless_batch_norm(eps: float = 1e-5):
+    """Batch norm without running averages or affine parameters, as a stax triple.
+
+    apply_fn(params, x [n, ..., C], stats_rows=None): per-channel mean and variance over the
+    batch and spatial axes of x, or of x[:stats_rows] when `stats_rows` is given (evaluation
+    with the training batch's statistics prepended). No kernel_fn (there is no infinite-width
+    limit of a finite-batch statistic); calling it raises NotImplementedError.
+    """
+    def init_fn(rng, input_shape):
+        return input_shape, ()
+
+    def apply_fn(params, inputs, stats_rows: Optional[int] = None, **kwargs):
+        ref = inputs if stats_rows is None else inputs[:stats_rows]  # [n_ref, ..., C]
+        axes = tuple(range(inputs.ndim - 1))
+        mean = jnp.mean(ref, axis=axes, keepdims=True)  # [1, ..., C]
+        var = jnp.mean(jnp.square(ref - mean), axis=axes, keepdims=True)  # [1, ..., C]
+        return (inputs - mean) * jax.lax.rsqrt(var + eps)  # [n, ..., C]
+
+    def kernel_fn(k, **kwargs):
+        raise NotImplementedError("stateless batch norm has no infinite-width kernel")
+    return init_fn, apply_fn, kernel_fn
+
+
+def _lenet_layers(width: int, dense, conv) -> list:
+    """LeNet-5 shape with ReLU and average pooling; `width` = first conv's channels (6 gives
+    the classic 6-16-120-84 widths, the others scale with it)."""
+    c2, d1, d2 = max(1, round(width * 16 / 6)), 20 * width, 14 * width
+    return [conv(width, (5, 5)), stax.Relu(), stax.AvgPool((2, 2), strides=(2, 2)),
+            conv(c2, (5, 5)), stax.Relu(), stax.AvgPool((2, 2), strides=(2, 2)),
+            stax.Flatten(), dense(d1), stax.Relu(), dense(d2), stax.Relu()]
+
+
+def _wrn_layers(depth: int, width: int, dense, conv) -> list:
+    """Pre-activation WRN-depth-width (Zagoruyko & Komodakis 2016) with stateless BN."""
+    n_blocks = (depth - 4) // 6
+    layers = [conv(16, (3, 3))]
+    channels_in = 16
+    for group, strides in enumerate((1, 2, 2)):
+        channels = 16 * width * 2 ** group
+        for b in range(n_blocks):
+            s = strides if b == 0 else 1
+            main = stax.serial(stateless_batch_norm(), stax.Relu(),
+                               conv(channels, (3, 3), (s, s)), stateless_batch_norm(),
+                               stax.Relu(), conv(channels, (3, 3)))
+            project = s != 1 or channels != channels_in
+            shortcut = conv(channels, (1, 1), (s, s)) if project else stax.Identity()
+            layers += [stax.FanOut(2), stax.parallel(main, shortcut), stax.FanInSum()]
+            channels_in = channels
+    return layers + [stateless_batch_norm(), stax.Relu(), stax.GlobalAvgPool()]
+
+
+def make_net(arch: str, depth: int, width: int, w_var: float = 2.0, b_var: float = 1e-4,
+             parameterization: str = "ntk", n_out: int = 10) -> Net:
+    """The finite network of a NetConfig.
+
+    Args:
+      arch: fc | conv | myrtle (the kernel zoo's stax layers) | lenet | wrn.
+      depth: layers of FC/Conv, N of Myrtle-N, 6n+4 of WRN; ignored by lenet.
+      width: hidden width / channels (fc, conv, myrtle); first conv's channels (lenet);
+        widening factor k (wrn).
+      w_var, b_var: weight / bias variances at initialisation.
+      parameterization: ntk | standard (readout layers use ntk, as in the kernels).
+      n_out: number of outputs (classes).
+    """
+    validate_net_args(arch, depth, width, parameterization)
+    if arch in ("fc", "conv", "myrtle"):
+        init_fn, apply_fn, _ = stax.serial(*stax_layers(arch, depth, width, w_var, b_var,
+                                                        parameterization, n_out))
+        return Net(init_fn, apply_fn, False)
+    w_std, b_std = math.sqrt(w_var), math.sqrt(b_var)
+
+    def dense(n, p=parameterization):
+        return stax.Dense(n, W_std=w_std, b_std=b_std, parameterization=p)
+
+    def conv(channels, filt, strides=(1, 1)):
+        return stax.Conv(channels, filt, strides=strides, padding="SAME", W_std=w_std,
+                         b_std=b_std, parameterization=parameterization)
+    body = _lenet_layers(width, dense, conv) if arch == "lenet" else \
+        _wrn_layers(depth, width, dense, conv)
+    init_fn, apply_fn, _ = stax.serial(*body, dense(n_out, "ntk"))
+    return Net(init_fn, apply_fn, arch == "wrn")
+
+
+def init_params(net: Net, keys: ArrayLike, input_shape: tuple, dtype=jnp.float32):
+    """Independent inits, one per key, stacked on a leading axis [S] and cast to `dtype`.
+
+    Args:
+      keys: PRNG keys [S, 2]; input_shape: (-1, H, W, C).
+    """
+    params = jax.vmap(lambda k: net.init_fn(k, input_shape)[1])(jnp.asarray(keys))
+    return jax.tree_util.tree_map(lambda p: p.astype(dtype), params)
+
+
+def mse_loss(pred: ArrayLike, y: ArrayLike) -> Array:
+    """0.5 * mean over examples of the squared error summed over classes (pred, y [n, C])."""
+    return 0.5 * jnp.mean(jnp.sum(jnp.square(pred - y), axis=-1))
+
+
+def xent_loss(pred: ArrayLike, y: ArrayLike) -> Array:
+    """Softmax cross-entropy against the one-hot of argmax(y) (pred, y [n, C])."""
+    one_hot = jax.nn.one_hot(jnp.argmax(y, axis=-1), y.shape[-1], dtype=pred.dtype)  # [n, C]
+    return jnp.mean(optax.softmax_cross_entropy(pred, one_hot))
+
+
+def get_loss(name: str) -> Callable[[Array, Array], Array]:
+    if name == "mse":
+        return mse_loss
+    if name == "xent":
+        return xent_loss
+    raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got '{name}'")
+
+
+def make_optimizer(name: str) -> optax.GradientTransformation:
+    """Adam or SGD with momentum 0.9; the learning rate is an injected (traced) hyper-parameter
+    set by `init_state`, so changing it does not recompile the step."""
+    if name == "adam":
+        return optax.inject_hyperparams(optax.adam)(learning_rate=1.0)
+    if name == "momentum":
+        return optax.inject_hyperparams(optax.sgd)(learning_rate=1.0, momentum=MOMENTUM)
+    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got '{name}'")
+
+
+def init_state(tx: optax.GradientTransformation, params, lr: float) -> TrainState:
+    """Optimizer state for stacked params [S, ...] with learning rate `lr` for every seed."""
+    opt_state = jax.vmap(tx.init)(params)
+    n_seeds = jax.tree_util.tree_leaves(params)[0].shape[0]
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    opt_state.hyperparams["learning_rate"] = jnp.full((n_seeds,), lr, dtype)  # [S]
+    return TrainState(params, opt_state)
+
+
+def l2_norm_sq(params) -> Array:
+    """0.5 * sum of squared parameters (the L2 penalty before its coefficient)."""
+    return 0.5 * sum(jnp.sum(jnp.square(p)) for p in jax.tree_util.tree_leaves(params))
+
+
+def make_train_step(net: Net, loss: str, tx: optax.GradientTransformation,
+                    batch_size: Optional[int] = None) -> Callable:
+    """A jitted step(state, x, y, l2, key) -> (state, loss [S]) over all seeds at once.
+
+    x [n, H, W, C] and y [n, C] are the whole training set; with `batch_size` each step uses
+    `batch_size` rows drawn without replacement with `key` (the same rows for every seed),
+    otherwise the full batch (key unused). The returned loss is the data loss before the
+    update, without the L2 term. The state is donated.
+    """
+    loss_fn = get_loss(loss)
+
+    def objective(params, x, y, l2):
+        data_loss = loss_fn(net.apply_fn(params, x), y)
+        return data_loss + l2 * l2_norm_sq(params), data_loss
+
+    def one_seed(params, opt_state, x, y, l2):
+        grads, data_loss = jax.grad(objective, has_aux=True)(params, x, y, l2)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, data_loss
+
+    def step(state: TrainState, x, y, l2, key):
+        if batch_size is not None and batch_size < x.shape[0]:
+            idx = jax.random.choice(key, x.shape[0], (batch_size,), replace=False)  # [b]
+            x, y = x[idx], y[idx]  # [b,H,W,C], [b,C]
+        params, opt_state, data_loss = jax.vmap(one_seed, in_axes=(0, 0, None, None, None))(
+            state.params, state.opt_state, x, y, l2)  # data_loss [S]
+        return TrainState(params, opt_state), data_loss
+    return jax.jit(step, donate_argnums=(0,))
+
+
+def make_predict(net: Net) -> Callable:
+    """A jitted predict(params [S,...], x [n,...], x_ref [m,...] or None) -> [S, n, C].
+
+    For nets with batch statistics, x_ref (the training set) is prepended and supplies the
+    normalisation statistics, so predictions do not depend on how the test set is chunked.
+    """
+    def predict(params, x, x_ref=None):
+        if net.batch_stats and x_ref is not None:
+            m = x_ref.shape[0]
+            xx = jnp.concatenate([x_ref, x], axis=0)  # [m + n, H, W, C]
+            fn = lambda p: net.apply_fn(p, xx, stats_rows=m)[m:]  # noqa: E731
+        else:
+            fn = lambda p: net.apply_fn(p, x)  # noqa: E731
+        return jax.vmap(fn)(params)  # [S, n, C]
+    return jax.jit(predict)
+
+
+def accuracy_per_seed(pred: ArrayLike, y: ArrayLike) -> Array:
+    """Fraction of argmax agreements per seed. pred [S, n, C], y [n, C] -> [S]"""
+    return jnp.mean(jnp.argmax(pred, -1) == jnp.argmax(y, -1)[None, :], axis=-1)

@@ -1,0 +1,233 @@
+"""kipctl corrupt-sweep: how much accuracy survives rho-corruption, natural vs KIP_rho images
+(PAPER.md §7, Tables A5-A10, Figure A3).
+
+One command runs the grid data type x support x rho x evaluator by composing the existing
+pipelines in-process. Every cell is a child run directory (the run-dir contract) under
+<sweep>/cells/, named by its coordinates and the fingerprint of its resolved config:
+
+    cells/kip-n100-rho0.9-<fp>/          a distill (KIP_rho) run -> support.npz
+    cells/kip-n100-rho0.9-krr-<fp>/      eval-krr of that support.npz
+    cells/natural-n100-rho0.9-nn-<fp>/   eval-nn of a corrupted natural subset
+
+Re-running the same command skips the cells that are done, and an interrupted distill cell
+resumes from its last checkpoint. Outputs: results.csv (long form, one row per evaluation),
+table.{md,csv,tex} (rows data x support x evaluator, columns rho, mean±std %), rho_curve.png
+and summary.json metrics (n_cells, n_done, mean accuracy per data/support/rho/evaluator).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from kip_runner.config.schema import CorruptSweepConfig, set_fields
+from kip_runner.errors import KipctlError
+from kip_runner.pipelines.common import progress
+from kip_runner.pipelines.runner import RunFailed, config_dict, config_fingerprint, \
+    execute, is_done
+from kip_runner.runs import tables
+from kip_runner.runs.metrics import write_csv
+from kip_runner.runs.rundir import RunDir, read_json
+
+log = logging.getLogger(__name__)
+MODULES = {"distill": "kip_runner.pipelines.distill", "krr": "kip_runner.pipelines.eval_krr",
+           "nn": "kip_runner.pipelines.eval_nn"}
+COMMANDS = {"distill": "distill", "krr": "eval-krr", "nn": "eval-nn"}
+RESULT_COLUMNS = ["data", "support", "rho", "evaluator", "loss", "seed", "test_accuracy",
+                  "test_mse", "status", "dataset", "run_dir"]
+
+
+class SweepFailed(KipctlError):
+    """Some cells failed; the sweep's outputs were still written (metrics kept)."""
+
+    def __init__(self, message: str, metrics: dict):
+        super().__init__(message)
+        self.metrics = metrics
+
+
+@dataclass
+class Cell:
+    kind: str  # distill | krr | nn
+    data: str  # natural | kip | kip_l
+    support: int
+    rho: float
+    config: object  # the child's typed config
+    path: Path
+    needs: Optional["Cell"] = None  # the distill cell whose support.npz this one evaluates
+
+    @property
+    def label(self) -> str:
+        return f"{self.data} n={self.support} rho={self.rho:g} {self.kind}"
+
+
+def _cell_path(root: Path, stem: str, kind: str, config) -> Path:
+    fp = config_fingerprint(MODULES[kind], config_dict(config))[:8]
+    return root / "cells" / f"{stem}-{fp}"
+
+
+def plan(cfg: CorruptSweepConfig, root: Path) -> list[Cell]:
+    """Every child run of the grid, distill cells before the evaluations that need them."""
+    cells: list[Cell] = []
+    for support in cfg.supports:
+        for rho in cfg.rhos:
+            for data in cfg.data_types:
+                stem = f"{data}-n{support}-rho{rho:g}"
+                source = None
+                if data != "natural":
+                    dcfg = cfg.distill_config(support, rho, learn_labels=(data == "kip_l"))
+                    source = Cell("distill", data, support, rho, dcfg,
+                                  _cell_path(root, stem, "distill", dcfg))
+                    cells.append(source)
+                for evaluator in cfg.evaluators:
+                    src = "natural" if source is None else str(source.path / "support.npz")
+                    ecfg = (cfg.krr_config(src, support, rho) if evaluator == "krr"
+                            else cfg.nn_config(src, support, rho))
+                    cells.append(Cell(evaluator, data, support, rho, ecfg,
+                                      _cell_path(root, f"{stem}-{evaluator}", evaluator, ecfg),
+                                      needs=source))
+    return cells
+
+
+def run_cell(cell: Cell) -> str:
+    """Runs (or skips) one child; returns done | skipped | failed: <reason>."""
+    container = config_dict(cell.config)
+    rundir = RunDir(cell.path, COMMANDS[cell.kind])
+    if is_done(rundir, container):
+        return "skipped"
+    if cell.needs is not None and not (cell.needs.path / "support.npz").exists():
+        reason = f"its distill cell {cell.needs.path.name} did not finish"
+        rundir.path.mkdir(parents=True, exist_ok=True)
+        rundir.start(container, config_fingerprint(MODULES[cell.kind], container))
+        rundir.fail(reason)
+        return f"failed: {reason}"
+    try:
+        execute(MODULES[cell.kind], cell.config, container, rundir)
+    except (KipctlError, RunFailed) as e:
+        log.error("cell %s failed: %s", cell.label, e)
+        return f"failed: {e}"
+    return "done"
+
+
+def _child_rows(cell: Cell) -> list[dict]:
+    """Long-form rows of one evaluation cell, from its metrics.csv (one row per seed)."""
+    base = {"data": cell.data, "support": cell.support, "rho": cell.rho,
+            "evaluator": cell.kind, "dataset": cell.config.dataset.name,
+            "run_dir": str(cell.path)}
+    status = RunDir(cell.path).status() or "missing"
+    metrics_csv = cell.path / "metrics.csv"
+    if status != "done" or not metrics_csv.exists():
+        return [{**base, "loss": _loss(cell), "seed": np.nan, "test_accuracy": np.nan,
+                 "test_mse": np.nan, "status": status}]
+    df = pd.read_csv(metrics_csv)
+    acc = df["test_accuracy"] if "test_accuracy" in df else df["accuracy"]
+    mse = df["test_mse"] if "test_mse" in df else df["mse"]
+    return [{**base, "loss": _loss(cell), "seed": int(s), "test_accuracy": float(a),
+             "test_mse": float(m), "status": "done"}
+            for s, a, m in zip(df["seed"], acc, mse)]
+
+
+def _n_test(results: pd.DataFrame) -> str:
+    """The test-set size the evaluation cells used (from their summary.json)."""
+    sizes = set()
+    for run_dir in results.run_dir.unique():
+        summary = Path(run_dir) / "summary.json"
+        if summary.exists():
+            n = read_json(summary).get("metrics", {}).get("n_test")
+            if n:
+                sizes.add(int(n))
+    return "/".join(map(str, sorted(sizes))) or "?"
+
+
+def _loss(cell: Cell) -> str:
+    return getattr(cell.config, "loss", "mse")  # KRR regresses with the squared loss
+
+
+def results_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Paper layout: rows data x support x evaluator x loss, columns rho, cells mean±std (%)."""
+    done = results[results.status == "done"]
+    if done.empty:
+        return pd.DataFrame()
+    stats = done.groupby(["data", "support", "evaluator", "loss", "rho"])["test_accuracy"] \
+        .agg(["mean", lambda a: float(np.std(a))]).reset_index()
+    stats.columns = ["data", "support", "evaluator", "loss", "rho", "mean", "std"]
+    stats["cell"] = [tables.pm(m, s, digits=1) for m, s in zip(stats["mean"], stats["std"])]
+    wide = stats.pivot_table(index=["data", "support", "evaluator", "loss"], columns="rho",
+                             values="cell", aggfunc="first").reset_index()
+    wide.columns = [c if isinstance(c, str) else f"rho={c:g}" for c in wide.columns]
+    return wide
+
+
+def rho_curve(results: pd.DataFrame, path: Path, title: str) -> None:
+    """Accuracy vs rho, one line per data type / support / evaluator, std error bars."""
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    done = results[results.status == "done"]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for (data, support, evaluator, loss), g in done.groupby(
+            ["data", "support", "evaluator", "loss"]):
+        s = g.groupby("rho")["test_accuracy"].agg(["mean", lambda a: float(np.std(a))])
+        ax.errorbar(s.index, 100 * s["mean"], yerr=100 * s.iloc[:, 1], marker="o", capsize=3,
+                    label=f"{data} n={support} {evaluator}" + (f" ({loss})"
+                                                             if evaluator == "nn" else ""))
+    ax.set_xlabel("corruption fraction ρ")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=150)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def run(cfg: CorruptSweepConfig, rundir: RunDir) -> dict:
+    cells = plan(cfg, rundir.path)
+    evals = [c for c in cells if c.kind != "distill"]
+    log.info("corrupt-sweep: %d cells (%d distill, %d evaluations) in %s", len(cells),
+             len(cells) - len(evals), len(evals), rundir.path / "cells")
+    outcome: dict[Path, str] = {}
+    bar = progress(len(cells), "corrupt-sweep cells", unit="cell")
+    started = time.time()
+    for i, cell in enumerate(cells):
+        bar.set_postfix_str(cell.label)
+        t0 = time.time()
+        outcome[cell.path] = run_cell(cell)
+        log.info("[%d/%d] %s: %s (%.1f s)", i + 1, len(cells), cell.label,
+                 outcome[cell.path].split(":")[0], time.time() - t0)
+        bar.update(1)
+    bar.close()
+
+    results = pd.DataFrame([r for c in evals for r in _child_rows(c)], columns=RESULT_COLUMNS)
+    write_csv(rundir / "results.csv", results)
+    caption = (f"{cfg.dataset.name}: test accuracy (%) vs corruption fraction rho; "
+               f"kernel {cfg.kernel.name}, KRR evaluator {cfg.krr_kernel().name}, "
+               f"net {cfg.net.name}; distill {set_fields(cfg.distill)}; "
+               f"nn {set_fields(cfg.nn)}; test split n={_n_test(results)}")
+    table = results_table(results)
+    if not table.empty:
+        tables.write_table(table, rundir / "table", caption=caption)
+        rho_curve(results, rundir / "rho_curve.png", f"{cfg.dataset.name} corrupt-sweep")
+
+    failed = [c for c in cells if outcome[c.path].startswith("failed")]
+    metrics: dict = {"n_cells": len(cells), "n_done": len(cells) - len(failed),
+                     "n_failed": len(failed), "wall_seconds": round(time.time() - started, 1)}
+    done = results[results.status == "done"]
+    for (data, support, rho, evaluator, loss), g in done.groupby(
+            ["data", "support", "rho", "evaluator", "loss"]):
+        key = f"accuracy/{data}/n{support}/rho{rho:g}/{evaluator}"
+        metrics[key + (f"/{loss}" if evaluator == "nn" else "")] = float(g.test_accuracy.mean())
+    if failed:
+        names = ", ".join(c.path.name for c in failed[:3]) + (" ..." if len(failed) > 3 else "")
+        raise SweepFailed(f"{len(failed)} of {len(cells)} cells failed ({names}); see "
+                          f"{rundir / 'results.csv'} and the cells' run.json", metrics)
+    return metrics

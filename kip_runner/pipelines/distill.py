@@ -1,0 +1,252 @@
+"""kipctl distill: KIP and KIP_rho end to end (Algorithm 1, PAPER.md §2).
+
+Owns the run loop around core.kip: support initialisation (image / noise, rho-corruption),
+the kernel (or kernel-family) schedule, periodic KRR evaluation on the test split, metrics
+(metrics.jsonl per logged step, metrics.csv at the end), checkpoints with resume from
+checkpoints/LATEST, the non-finite guard, multi-device sharding of the target batch, and the
+final support.npz that eval-krr / eval-nn read.
+
+PRNG streams: the root key PRNGKey(seed) is split into init / loop / corrupt / kernel keys;
+step s uses fold_in(loop_key, s) (inside the jitted step) and kernel member
+randint(fold_in(kernel_key, s)), so a resumed run replays exactly the steps it missed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from kip_runner.config.schema import DistillConfig, KernelConfig
+from kip_runner.core import kip
+from kip_runner.core.augment import AugmentArgs
+from kip_runner.core.corrupt import corrupt
+from kip_runner.core.kernels import make_kernel_fn
+from kip_runner.core.sampling import check_balanced_feasible, sample_indices
+from kip_runner.data import Dataset
+from kip_runner.data.preprocess import centered_one_hot
+from kip_runner.errors import KipctlError
+from kip_runner.pipelines.common import Kernel, dataset_from_config, krr_evaluate, progress
+from kip_runner.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from kip_runner.runs.metrics import JsonLines, write_csv
+from kip_runner.runs.rundir import RunDir, fingerprint
+from kip_runner.runs.support import save_support
+
+log = logging.getLogger(__name__)
+
+# Changing how long / how often to log, evaluate or checkpoint does not change the training
+# trajectory, so `steps=2000` may continue a finished `steps=1000` run in the same run dir.
+FINGERPRINT_IGNORE = ("steps", "eval_every", "log_every", "ckpt_every")
+
+
+def config_fingerprint(cfg: DistillConfig) -> str:
+    """The fingerprint stored in every checkpoint (same ignore list as the CLI's run.json)."""
+    return fingerprint(dataclasses.asdict(cfg), FINGERPRINT_IGNORE)
+
+
+def init_support(key, ds: Dataset, cfg: DistillConfig, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """PAPER.md §2 initialisation. image: class-balanced natural subset with its centred
+    one-hot labels; noise: U(-1, 1) images with balanced centred one-hot labels.
+    Returns x [n_s,H,W,C], y [n_s,C]."""
+    if cfg.init == "image":
+        idx = np.asarray(sample_indices(key, ds.y_train, cfg.support, ds.n_classes))  # [n_s]
+        return ds.x_train[idx].astype(dtype), ds.targets("train")[idx].astype(dtype)
+    x = np.asarray(jax.random.uniform(key, (cfg.support,) + ds.x_train.shape[1:], dtype,
+                                      -1.0, 1.0))  # [n_s,H,W,C]
+    y = centered_one_hot(np.arange(cfg.support) % ds.n_classes, ds.n_classes)  # [n_s, C]
+    return x, y.astype(dtype)
+
+
+def augment_args(cfg: DistillConfig, channels: int) -> Optional[AugmentArgs]:
+    """The target augmentation of KIP (a), or None. Flips and channel shifts default to
+    colour datasets only (digits are not mirror-symmetric)."""
+    if not cfg.augment:
+        return None
+    colour = channels == 3
+    flip = colour if cfg.aug_flip is None else bool(cfg.aug_flip)
+    chan = (0.1 if colour else 0.0) if cfg.aug_channel_shift is None else cfg.aug_channel_shift
+    return AugmentArgs(flip=flip, max_shift=float(cfg.aug_shift),
+                       max_rotate=float(cfg.aug_rotate), channel_shift=float(chan))
+
+
+def target_sharding(target_batch: int) -> tuple[Optional[NamedSharding], Optional[Mesh]]:
+    """Shards the target batch over every visible device (the target side of the kernel is
+    the dominant cost). None on one device, or when the batch does not split evenly."""
+    devices = jax.devices()
+    if len(devices) < 2:
+        return None, None
+    if target_batch % len(devices):
+        log.warning("target_batch=%d does not split over %d devices; running unsharded",
+                    target_batch, len(devices))
+        return None, None
+    mesh = Mesh(np.array(devices), ("data",))
+    return NamedSharding(mesh, PartitionSpec("data")), mesh
+
+
+def member_schedule(kernel_key, start: int, stop: int, n_members: int) -> np.ndarray:
+    """The kernel-family member of each step in [start, stop), independent of `steps`."""
+    if n_members == 1 or stop <= start:
+        return np.zeros(max(stop - start, 0), np.int64)
+    draw = jax.vmap(lambda s: jax.random.randint(jax.random.fold_in(kernel_key, s), (), 0,
+                                                 n_members))
+    return np.asarray(draw(jnp.arange(start, stop)))  # [stop - start]
+
+
+def gram_fn_of(kernel: KernelConfig, dim: int):
+    """FC (ntk parameterisation), RBF and linear kernels run as dot-product kernels: the step
+    then computes only x_t.x_s^T and reuses precomputed target norms (same values as the
+    neural-tangents kernel, see tests/test_kip.py); None for conv/Myrtle kernels."""
+    a = kernel.kernel_args()
+    return kip.gram_kernel(a["arch"], a["depth"], a["kind"], a["parameterization"], dim,
+                           a["w_var"], a["b_var"], a["gamma"])
+
+
+def _check_inputs(cfg: DistillConfig, ds: Dataset) -> None:
+    n_train = len(ds.y_train)
+    if cfg.target_batch > n_train:
+        raise KipctlError(f"target_batch={cfg.target_batch} exceeds the {n_train} training "
+                          "examples")
+    try:
+        check_balanced_feasible(ds.class_counts(), cfg.target_batch)
+        if cfg.init == "image":
+            check_balanced_feasible(ds.class_counts(), cfg.support)
+    except ValueError as e:
+        raise KipctlError(str(e)) from None
+
+
+def run(cfg: DistillConfig, rundir: RunDir) -> dict:
+    dtype = np.float64 if cfg.x64 else np.float32  # explicit, never from the global flag
+    ds = dataset_from_config(cfg.dataset)
+    _check_inputs(cfg, ds)
+    members: list[KernelConfig] = cfg.kernel.member_configs()
+    eval_kernel = Kernel(cfg.eval_kernel if cfg.eval_kernel is not None else members[0])
+    lr = cfg.learning_rate()
+    init_key, loop_key, corrupt_key, kernel_key = jax.random.split(jax.random.PRNGKey(cfg.seed),
+                                                                   4)
+    # Initial support, corrupted coordinates and the optimiser (Adam -> freeze mask).
+    x0, y0 = init_support(init_key, ds, cfg, dtype)  # [n_s,H,W,C], [n_s,C]
+    corrupted = np.zeros(x0.shape, bool)  # [n_s,H,W,C]
+    if cfg.rho > 0:
+        x0, corrupted = (np.asarray(a) for a in corrupt(corrupt_key, x0, cfg.rho,
+                                                        cfg.corruption))
+    tx = kip.make_optimizer(lr, kip.frozen_mask(corrupted, ds.n_classes, cfg.learn_labels))
+    state = kip.init_state(x0.astype(dtype), y0.astype(dtype), tx)
+
+    # Resume from checkpoints/LATEST (refusing another config's checkpoint).
+    fp = config_fingerprint(cfg)
+    ckpt_dir = rundir / "checkpoints"
+    jsonl = JsonLines(rundir / "metrics.jsonl")
+    latest = latest_checkpoint(ckpt_dir)
+    start = 0
+    if latest is not None:
+        ck = load_checkpoint(latest, state, fp)
+        state, start = jax.tree_util.tree_map(jnp.asarray, ck.tree), ck.step
+        jsonl.truncate_after(start)
+        log.info("resuming from %s (step %d)", latest, start)
+    elif jsonl.path.exists():
+        jsonl.path.unlink()  # killed before its first checkpoint: start the log afresh
+
+    # Devices: replicate the support/data, shard the target batch.
+    sharding, mesh = target_sharding(cfg.target_batch)
+    data = kip.target_data(ds.x_train, ds.targets("train"), ds.y_train, dtype)
+    if mesh is not None:
+        replicated = NamedSharding(mesh, PartitionSpec())
+        data = jax.device_put(data, replicated)
+        state = jax.device_put(state, replicated)
+    aug = augment_args(cfg, ds.x_train.shape[-1])
+    dim = int(np.prod(ds.x_train.shape[1:]))
+    steps_fns = [kip.make_kip_step(make_kernel_fn(**m.kernel_args()), tx, reg=cfg.reg,
+                                   target_batch=cfg.target_batch, n_classes=ds.n_classes,
+                                   augment_args=aug, target_sharding=sharding,
+                                   gram_fn=gram_fn_of(m, dim))
+                 for m in members]
+    schedule = member_schedule(kernel_key, start, cfg.steps, len(members))
+    y_test = ds.targets("test")  # [n_test, C]
+
+    def evaluate(st) -> dict:
+        res = krr_evaluate(eval_kernel, np.asarray(st.params["x"], np.float32),
+                           np.asarray(st.params["y"], np.float32), ds.x_test, y_test, cfg.reg)
+        return {"test_accuracy": res["accuracy"], "test_mse": res["mse"]}
+
+    def checkpoint(st, step: int, loss: float) -> None:
+        save_checkpoint(ckpt_dir, step, jax.device_get(st), fp,
+                        {"loss": loss, "lr": lr, "kernel": cfg.kernel.name})
+
+    last_eval: dict = {}
+    eval_step = -1
+    last_loss = float("nan")
+    if start == 0 and cfg.eval_every > 0 and cfg.steps > 0:
+        last_eval, eval_step = evaluate(state), 0
+        jsonl.append({"step": 0, **last_eval})
+    bar = progress(cfg.steps, f"distill {cfg.kernel.name} n={cfg.support}", initial=start)
+    durations: list[float] = []
+    first_call = [True] * len(members)
+    compile_seconds = 0.0
+    step = start
+    for i, member in enumerate(schedule):
+        t0 = time.perf_counter()
+        state, metrics = steps_fns[member](state, loop_key, data)
+        loss, acc = float(metrics["loss"]), float(metrics["acc"])  # waits for the step
+        seconds = time.perf_counter() - t0
+        step = start + i + 1
+        if first_call[member]:
+            first_call[member] = False
+            compile_seconds += seconds
+        else:
+            durations.append(seconds)
+        if not np.isfinite(loss):
+            bar.close()
+            where = latest_checkpoint(ckpt_dir)
+            raise KipctlError(f"non-finite KIP loss ({loss}) at step {step}; the last good "
+                              f"checkpoint is {where if where else 'none (no checkpoint yet)'}"
+                              "; try a smaller lr or x64=true")
+        last_loss = loss
+        row = None
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            row = {"step": step, "loss": loss, "acc": acc, "kernel": members[member].name,
+                   "seconds": round(seconds, 5)}
+        if cfg.eval_every > 0 and (step % cfg.eval_every == 0 or step == cfg.steps):
+            last_eval, eval_step = evaluate(state), step
+            row = {**(row or {"step": step, "loss": loss, "acc": acc,
+                              "kernel": members[member].name}), **last_eval}
+        if row is not None:
+            jsonl.append(row)
+            bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.3f}",
+                            test=f"{last_eval.get('test_accuracy', float('nan')):.4f}")
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            checkpoint(state, step, loss)
+        bar.update(1)
+    bar.close()
+
+    final_step = int(state.step)
+    if eval_step != final_step:
+        last_eval = evaluate(state)
+    if np.isnan(last_loss):  # resumed at the end: the last logged training loss
+        logged = [r["loss"] for r in jsonl.read() if "loss" in r]
+        last_loss = logged[-1] if logged else float("nan")
+    rows = jsonl.read()
+    if rows:
+        write_csv(rundir / "metrics.csv", rows)
+    frozen = np.asarray(state.opt_state[1].mask["x"])  # [n_s,H,W,C]
+    save_support(rundir / "support.npz", np.asarray(state.params["x"]),
+                 np.asarray(state.params["y"]), frozen, {
+                     "command": "distill", "dataset": ds.name, "n_classes": ds.n_classes,
+                     "kernel": dataclasses.asdict(cfg.kernel), "rho": cfg.rho,
+                     "corruption": cfg.corruption, "init": cfg.init,
+                     "learn_labels": cfg.learn_labels, "augment": cfg.augment,
+                     "steps": final_step, "lr": lr, "target_batch": cfg.target_batch,
+                     "seed": cfg.seed, "preprocessing": cfg.dataset.preprocessing,
+                     "mean": ds.stats.mean.tolist(), "std": ds.stats.std.tolist(),
+                     "fingerprint": fp})
+    return {"test_accuracy": last_eval["test_accuracy"], "test_mse": last_eval["test_mse"],
+            "train_loss": last_loss, "steps": final_step,
+            "seconds_per_step": float(np.mean(durations)) if durations else float("nan"),
+            "compile_seconds": round(compile_seconds, 3), "resumed_from": start,
+            "n_devices": jax.device_count(), "lr": lr, "support": cfg.support,
+            "kernel": cfg.kernel.name, "eval_kernel": eval_kernel.cfg.name}

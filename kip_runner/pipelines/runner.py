@@ -1,0 +1,89 @@
+"""Runs one pipeline inside a run directory: the run-dir contract in one place.
+
+Used by the CLI for every Hydra job and by corrupt-sweep for its child runs:
+already done with this exact config? -> return its metrics (so re-running a command in the
+same run dir recomputes nothing); else fingerprint check -> run.json (running) ->
+pipeline.run(cfg, rundir) -> summary.json and status done; on failure status failed with the
+reason (and traceback.txt for bugs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import logging
+import traceback
+
+import jax
+
+from kip_runner.errors import KipctlError
+from kip_runner.runs.rundir import RunDir, fingerprint, read_json
+
+log = logging.getLogger(__name__)
+
+
+class RunFailed(Exception):
+    """An unexpected (non-user) failure, already recorded in the run directory."""
+
+
+def config_dict(typed) -> dict:
+    """A JSON-able dict of a typed (dataclass) config."""
+    return dataclasses.asdict(typed)
+
+
+def config_fingerprint(module: str, container: dict) -> str:
+    pipeline = importlib.import_module(module)
+    return fingerprint(container, getattr(pipeline, "FINGERPRINT_IGNORE", ()))
+
+
+def _normalised(container: dict) -> dict:
+    return json.loads(json.dumps(container, sort_keys=True, default=str))
+
+
+def is_done(rundir: RunDir, container: dict) -> bool:
+    """True when the run directory holds a finished run of exactly this config (all keys,
+    including those a resume fingerprint ignores, such as a distill's step count)."""
+    if not rundir.run_json.exists():
+        return False
+    info = read_json(rundir.run_json)
+    return info.get("status") == "done" and info.get("config") == _normalised(container)
+
+
+def execute(module: str, typed, container: dict, rundir: RunDir) -> dict:
+    """Runs `module.run(typed, rundir)` under the run-dir contract and returns its metrics.
+
+    Raises:
+      KipctlError: a user error, or a run dir that belongs to another config.
+      RunFailed: any other exception (recorded with its traceback in the run dir).
+    """
+    if is_done(rundir, container) and (rundir / "summary.json").exists():
+        log.info("%s is already done with this config; nothing to recompute (delete its "
+                 "run.json to force a re-run)", rundir.path)
+        return read_json(rundir / "summary.json").get("metrics", {})
+    pipeline = importlib.import_module(module)
+    fp = fingerprint(container, getattr(pipeline, "FINGERPRINT_IGNORE", ()))
+    if rundir.run_json.exists():
+        old = read_json(rundir.run_json).get("fingerprint")
+        if old and old != fp:
+            raise KipctlError(f"{rundir.path} holds a run of a different config (fingerprint "
+                              f"{old}, this one {fp}); use a new hydra.run.dir or the "
+                              "original overrides")
+    jax.config.update("jax_enable_x64", bool(getattr(typed, "x64", False)))
+    rundir.start(container, fp)
+    try:
+        metrics = pipeline.run(typed, rundir)
+    except KipctlError as ex:
+        rundir.fail(str(ex), getattr(ex, "metrics", None))  # partial results keep metrics
+        raise
+    except KeyboardInterrupt:
+        rundir.fail("interrupted")
+        raise
+    except Exception as ex:  # noqa: BLE001 - record, then report in one line
+        tb_path = rundir / "traceback.txt"
+        tb_path.write_text(traceback.format_exc())
+        rundir.fail(f"{type(ex).__name__}: {ex}")
+        raise RunFailed(f"{type(ex).__name__}: {ex} (traceback in {tb_path})") from ex
+    rundir.finish(metrics)
+    log.info("%s done: %s -> %s", rundir.command, metrics, rundir.path)
+    return metrics

@@ -1,0 +1,100 @@
+"""kipctl corrupt-sweep: the grid, its outputs, resume after kill -9, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO, run_kipctl
+
+pytestmark = pytest.mark.integration
+TINY = ["dataset=synthetic", "supports=[20]", "rhos=[0,0.9]", "data_types=[natural,kip]",
+        "distill.steps=8", "distill.target_batch=100", "distill.ckpt_every=2"]
+
+
+def test_sweep_outputs_and_skip_on_rerun(kipctl, tmp_path):
+    run = tmp_path / "sweep"
+    args = ["corrupt-sweep", *TINY, "evaluators=[krr,nn]", "nn.steps=3", "nn.seeds=2",
+            "nn.val_size=50", f"hydra.run.dir={run}"]
+    out = kipctl(*args)
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = pd.read_csv(run / "results.csv")
+    assert list(results.columns[:9]) == ["data", "support", "rho", "evaluator", "loss", "seed",
+                                         "test_accuracy", "test_mse", "status"]
+    # 2 data types x 2 rhos x (krr: 1 row, nn: 2 seeds)
+    assert len(results) == 12 and set(results.status) == {"done"}
+    assert results.test_accuracy.between(0, 1).all()
+    for name in ("table.md", "table.csv", "table.tex", "rho_curve.png", "summary.json"):
+        assert (run / name).exists(), name
+    table = pd.read_csv(run / "table.csv")
+    assert {"rho=0", "rho=0.9"} <= set(table.columns) and len(table) == 4
+    metrics = json.loads((run / "summary.json").read_text())["metrics"]
+    assert metrics["n_cells"] == 10 and metrics["n_done"] == 10
+    assert "accuracy/kip/n20/rho0.9/krr" in metrics
+    cells = sorted(p.parent.name for p in (run / "cells").glob("*/run.json"))
+    assert len(cells) == 10 and all(json.loads((run / "cells" / c / "run.json").read_text())
+                                    ["status"] == "done" for c in cells)
+    mtimes = {c: (run / "cells" / c / "summary.json").stat().st_mtime for c in cells}
+    again = kipctl(*args)
+    assert again.returncode == 0
+    assert {c: (run / "cells" / c / "summary.json").stat().st_mtime for c in cells} == mtimes
+    pd.testing.assert_frame_equal(pd.read_csv(run / "results.csv"), results)
+
+
+def test_kill_9_then_rerun_equals_uninterrupted(tmp_path):
+    reference = tmp_path / "reference"
+    args = ["corrupt-sweep", *TINY, "evaluators=[krr]"]
+    assert run_kipctl(*args, f"hydra.run.dir={reference}").returncode == 0
+    victim = tmp_path / "victim"
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.setdefault("KIP_DATA_DIR", str(REPO.parent / "shared" / "data"))
+    proc = subprocess.Popen([sys.executable, "-m", "kip_runner", *args,
+                             f"hydra.run.dir={victim}"], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if list((victim / "cells").glob("kip-*/checkpoints/LATEST")):
+            break  # the first KIP cell is mid-training
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (victim / "results.csv").exists()
+    out = run_kipctl(*args, f"hydra.run.dir={victim}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    ref = pd.read_csv(reference / "results.csv").drop(columns="run_dir")
+    got = pd.read_csv(victim / "results.csv").drop(columns="run_dir")
+    pd.testing.assert_frame_equal(got, ref)
+    assert len(list((victim / "cells").glob("*/run.json"))) == \
+        len(list((reference / "cells").glob("*/run.json")))
+
+
+@pytest.mark.parametrize("override,msg", [
+    ("data_types=[natural,synthetic]", "unknown data type"),
+    ("evaluators=[svm]", "unknown evaluator"),
+    ("rhos=[0,1.0]", "rho"),
+    ("supports=[]", "supports is empty"),
+    ("data_types=[]", "data_types is empty"),
+    ("distill.steps=-1", "steps must be >= 0"),
+    ("nn.loss=hinge", "loss must be one of"),
+])
+def test_bad_input_one_line_nothing_written(kipctl, tmp_path, override, msg):
+    run = tmp_path / "sweep"
+    out = kipctl("corrupt-sweep", "dataset=synthetic", override, f"hydra.run.dir={run}")
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2 and len(lines) == 1 and msg in lines[0], out.stderr
+    assert not run.exists()
+
+
+def test_default_run_dir_is_a_function_of_the_overrides(kipctl, tmp_path):
+    args = ["corrupt-sweep", "dataset=synthetic", "supports=[20]", "rhos=[0]",
+            "data_types=[natural]", "--cfg", "hydra", "--resolve"]
+    a, b = kipctl(*args, cwd=tmp_path), kipctl(*args, cwd=tmp_path)
+    c = kipctl(*args[:-4], "rhos=[0.5]", *args[-4:], cwd=tmp_path)
+    dirs = [next(line for line in o.stdout.splitlines() if "dir: outputs/corrupt-sweep/" in line)
+            for o in (a, b, c)]
+    assert dirs[0] == dirs[1] != dirs[2]
