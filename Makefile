@@ -76,9 +76,9 @@ A7_NOTE_paper := paper protocol
 
 table-a7: install
 	$(KIPCTL) corrupt-sweep dataset=mnist kernel=fc1 data_types=[natural,kip] evaluators=[nn] \
-	    nn.loss=mse nn.lr=4e-4 $(A7_GRID_$(SCALE)) hydra.run.dir=$(REPRO)/table-a7
+	    nn.loss=mse nn.lr=4e-4 nn.center=true $(A7_GRID_$(SCALE)) hydra.run.dir=$(REPRO)/table-a7
 	$(KIPCTL) report $(REPRO)/table-a7 paper=table-a7 out=outputs/tables name=table-a7-$(SCALE) \
-	    caption="Table A7 (MNIST, FC1 network, MSE; SCALE=$(SCALE): $(A7_NOTE_$(SCALE)); $(TODAY))"
+	    caption="Table A7 (MNIST, FC1 network, MSE, centred f - f0; SCALE=$(SCALE): $(A7_NOTE_$(SCALE)); $(TODAY))"
 
 # Figure 2: Label Solve accuracy vs support size and number of targets (FC1, MNIST).
 F2_SUPPORT_smoke := 10,20
@@ -88,12 +88,15 @@ F2_TARGETS_smoke := 500,1000
 F2_TARGETS_cpu := 1000,10000,null
 F2_TARGETS_paper := 1000,10000,null
 F2_EXTRA_smoke := dataset.n_test=1000
+F2_NOTE_smoke := first 1000 test images; one support draw per cell
+F2_NOTE_cpu := full test set; one support draw per cell; sizes up to 1280 (paper: 10000)
+F2_NOTE_paper := full test set
 
 figure-2: install
 	$(KIPCTL) label-solve -m dataset=mnist kernel=fc1 support=$(F2_SUPPORT_$(SCALE)) \
 	    n_targets=$(F2_TARGETS_$(SCALE)) $(F2_EXTRA_$(SCALE)) hydra.sweep.dir=$(REPRO)/figure-2 $(LAUNCH)
 	$(KIPCTL) report $(REPRO)/figure-2 by=support,n_targets values=test_accuracy figure=figure-2 \
 	    out=outputs/figures name=figure-2-$(SCALE) \
-	    caption="Figure 2 (MNIST, FC1 NTK Label Solve; SCALE=$(SCALE); $(TODAY))"
+	    caption="Figure 2 (MNIST, FC1 NTK Label Solve; SCALE=$(SCALE): $(F2_NOTE_$(SCALE)); $(TODAY))"
 
 .PHONY: table-a1 table-a7 figure-2

@@ -42,6 +42,15 @@ def run_kipctl(*args: str, cwd=None, env=None, timeout: int = 600) -> subprocess
                           env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
+def assert_one_line_error(out: subprocess.CompletedProcess, msg: str) -> None:
+    """The CLI's error contract: exit 2, exactly one stderr line, no traceback."""
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 2, out.stderr
+    assert len(lines) == 1 and lines[0].startswith("kipctl: error:") and msg in lines[0], \
+        out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+
+
 @pytest.fixture
 def kipctl():
     return run_kipctl

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from kip_runner.runs.support import save_support
-from tests.conftest import requires_data
+from tests.conftest import assert_one_line_error, requires_data
 
 pytestmark = pytest.mark.integration
 
@@ -70,11 +70,7 @@ def test_eval_krr_reads_a_support_file_in_kip_convnet_schema(kipctl, tmp_path):
 def test_bad_input_is_one_line_and_leaves_nothing(kipctl, tmp_path, override, msg):
     run = tmp_path / "run"
     out = kipctl("eval-krr", "dataset=synthetic", override, f"hydra.run.dir={run}")
-    assert out.returncode == 2
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("kipctl: error:") and msg in lines[0], \
-        out.stderr
-    assert "Traceback" not in out.stdout + out.stderr
+    assert_one_line_error(out, msg)
     assert not run.exists()
 
 

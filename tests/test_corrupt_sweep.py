@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from tests.conftest import REPO, run_kipctl
+from tests.conftest import REPO, assert_one_line_error, run_kipctl
 
 pytestmark = pytest.mark.integration
 TINY = ["dataset=synthetic", "supports=[20]", "rhos=[0,0.9]", "data_types=[natural,kip]",
@@ -85,8 +85,7 @@ def test_kill_9_then_rerun_equals_uninterrupted(tmp_path):
 def test_bad_input_one_line_nothing_written(kipctl, tmp_path, override, msg):
     run = tmp_path / "sweep"
     out = kipctl("corrupt-sweep", "dataset=synthetic", override, f"hydra.run.dir={run}")
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert out.returncode == 2 and len(lines) == 1 and msg in lines[0], out.stderr
+    assert_one_line_error(out, msg)
     assert not run.exists()
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from kip_runner.runs.support import load_support
-from tests.conftest import REPO, requires_data, run_kipctl
+from tests.conftest import REPO, assert_one_line_error, requires_data, run_kipctl
 
 pytestmark = pytest.mark.integration
 SYN = ("dataset=synthetic", "support=20", "target_batch=100")
@@ -31,11 +31,8 @@ def _summary(run):
 
 
 def _one_error_line(out):
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert out.returncode == 2 and len(lines) == 1 and lines[0].startswith("kipctl: error:"), \
-        out.stderr
-    assert "Traceback" not in out.stdout + out.stderr
-    return lines[0]
+    assert_one_line_error(out, "")
+    return out.stderr.strip()
 
 
 def test_distill_contract_resume_and_foreign_checkpoint(kipctl, tmp_path):

@@ -15,7 +15,7 @@ from kip_runner.data import load_dataset
 from kip_runner.errors import KipctlError
 from kip_runner.runs.rundir import RunDir
 from kip_runner.runs.support import save_support
-from tests.conftest import requires_data
+from tests.conftest import assert_one_line_error, requires_data
 
 pytestmark = pytest.mark.integration
 TINY = ("dataset=synthetic", "net=fc1", "net.width=32", "support=50", "seeds=2")
@@ -40,6 +40,22 @@ def test_eval_nn_writes_the_run_dir_contract(kipctl, tmp_path):
     assert np.isclose(df.test_accuracy.mean(), m["test_accuracy_mean"])
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [2, 4, 5]
+
+
+def test_eval_nn_center_trains_the_centred_function(kipctl, tmp_path):
+    run = tmp_path / "run"
+    out = kipctl("eval-nn", *TINY, "steps=3", "lr=1e-2", "log_every=1", "center=true",
+                 "net.readout_w_var=0.5", f"hydra.run.dir={run}")
+    assert out.returncode == 0, out.stderr
+    info = json.loads((run / "run.json").read_text())
+    assert info["config"]["center"] is True and info["config"]["net"]["readout_w_var"] == 0.5
+    # f - f_0 is zero at init: the first logged loss (before the first update) is that of
+    # predicting 0, 0.5 * sum_c y_c^2 = 0.5 * (1 - 1/C) for centred one-hot labels.
+    first = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["train_loss"]
+    n_classes = load_dataset("synthetic", None).n_classes
+    assert np.isclose(first, 0.5 * (1 - 1 / n_classes), rtol=1e-5)
+    assert json.loads((run / "summary.json").read_text())["metrics"]["center"] is True
+    assert pd.read_csv(run / "metrics.csv").center.all()
 
 
 def test_eval_nn_trains_on_a_support_file_with_its_mask(kipctl, tmp_path):
@@ -71,9 +87,7 @@ def test_bad_input_is_one_line(kipctl, tmp_path, override, msg):
         override, msg = "net=wrn", "net 'wrn'"
         extra = ("net.depth=12",)
     out = kipctl("eval-nn", *TINY, override, *extra, f"hydra.run.dir={run}")
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert out.returncode == 2 and len(lines) == 1, out.stderr
-    assert lines[0].startswith("kipctl: error:") and msg in lines[0], lines[0]
+    assert_one_line_error(out, msg)
 
 
 def _typed(overrides):

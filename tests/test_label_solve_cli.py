@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from kip_runner.runs.support import load_support
-from tests.conftest import requires_data
+from tests.conftest import assert_one_line_error, requires_data
 
 pytestmark = pytest.mark.integration
 
@@ -68,14 +68,12 @@ def test_writes_the_contract_and_a_support_file_eval_krr_reads(kipctl, tmp_path)
     ("n_targets=5", "n_targets=5 is smaller than the number of classes"),  # config check
     ("eval_kernel=nope", "Could not find 'eval_kernel/nope'"),  # composition
     ("n_targets=100000", "exceeds the 400 training examples"),  # in the pipeline
-    ("kernel=family_fc_conv", "label-solve needs a single kernel"),
+    ("kernel=family_fc_conv", "label-solve needs one kernel"),
 ])
 def test_bad_input_is_one_line_exit_2(kipctl, tmp_path, override, msg):
     out = kipctl("label-solve", "dataset=synthetic", override,
                  f"hydra.run.dir={tmp_path / 'run'}")
-    lines = [line for line in out.stderr.splitlines() if line.strip()]
-    assert out.returncode == 2 and len(lines) == 1, out.stderr
-    assert lines[0].startswith("kipctl: error:") and msg in lines[0], lines[0]
+    assert_one_line_error(out, msg)
 
 
 @pytest.mark.slow

@@ -143,3 +143,43 @@ def test_minibatch_step_and_errors(toy):
                      (lambda: nn.make_optimizer("sgd"), "optimizer must be")):
         with pytest.raises(ValueError, match=msg):
             bad()
+
+
+def test_centred_net_starts_at_zero_and_trains(toy):
+    x, y = toy
+    net = nn.make_net("fc", 1, 16, n_out=C)
+    keys = jax.random.split(jax.random.PRNGKey(1), 2)  # [S,2]
+    tx = nn.make_optimizer("adam")
+    params = nn.init_params(net, keys, (-1,) + x.shape[1:], x.dtype)
+    snapshot = jax.tree_util.tree_map(np.asarray, params)  # params is donated by the step
+    state = nn.init_state(tx, params, 1e-2, center=True)
+    predict = nn.make_predict(net)
+    np.testing.assert_allclose(predict(state.params, x, None, state.params0), 0.0, atol=1e-6)
+    assert float(jnp.std(predict(state.params, x))) > 0.1  # the uncentred f_0 is not zero
+    step = nn.make_train_step(net, "mse", tx)
+    first = None
+    for t in range(15):
+        state, loss = step(state, x, y, jnp.asarray(0.0), jax.random.PRNGKey(t))
+        first = np.asarray(loss) if first is None else first
+    # The step's loss is that of f - f_0 (0.5 * sum y^2 at t = 0) and params0 stays fixed.
+    np.testing.assert_allclose(first, 0.5 * float(jnp.mean(jnp.sum(y ** 2, -1))), rtol=1e-5)
+    assert np.all(np.asarray(loss) < 0.5 * first)
+    for a, b in zip(jax.tree_util.tree_leaves(state.params0), jax.tree_util.tree_leaves(snapshot)):
+        np.testing.assert_array_equal(a, b)
+    final = nn.mse_loss(predict(state.params, x, None, state.params0)[0], y)
+    assert float(final) < 0.5 * float(first[0])
+
+
+def test_readout_w_var_scales_only_the_readout(toy):
+    x, _ = toy
+    keys = jax.random.split(jax.random.PRNGKey(3), 1)
+    outs = {}
+    for rv in (None, 2.0, 0.02):
+        net = nn.make_net("fc", 1, 64, w_var=2.0, b_var=0.0, readout_w_var=rv, n_out=C)
+        params = nn.init_params(net, keys, (-1,) + x.shape[1:])
+        outs[rv] = np.asarray(nn.make_predict(net)(params, x))  # [1, N, C]
+    np.testing.assert_allclose(outs[None], outs[2.0], rtol=1e-6)  # None = w_var
+    # Same keys, same hidden layer, no bias: the readout's W_std scales the output.
+    np.testing.assert_allclose(outs[0.02], 0.1 * outs[2.0], rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="readout_w_var"):
+        nn.make_net("fc", 1, 8, readout_w_var=0.0)

@@ -48,7 +48,7 @@ def test_grouping_and_failed_runs_listed_apart(tmp_path, capsys):
     csv = pd.read_csv(tmp_path / "rep" / "report.csv")
     assert list(csv.columns[:3]) == ["command", "support", "n_runs"]
     assert (tmp_path / "rep" / "report.tex").read_text().startswith("\\begin{table}")
-    assert "boom" in (tmp_path / "rep" / "report.not_done.md").read_text()
+    assert "boom" in (tmp_path / "rep" / "report-not_done.md").read_text()
     assert "2 run(s) not done" in capsys.readouterr().out
 
 

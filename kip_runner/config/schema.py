@@ -32,6 +32,18 @@ def check_rho(rho: float, name: str = "rho") -> None:
     _check(0.0 <= rho < 1.0, f"{name} must lie in [0, 1), got {rho}")
 
 
+def check_at_least_classes(value: int, n_classes: int, name: str = "support") -> None:
+    """Class-balanced sampling needs at least one example per class."""
+    _check(value >= n_classes, f"{name}={value} is smaller than the number of classes "
+           f"({n_classes}); use {name} >= {n_classes}")
+
+
+def check_single_kernel(kernel: "KernelConfig", command: str) -> None:
+    """Kernel families are sampled per KIP step; one-shot solves need one kernel."""
+    _check(kernel.arch != "family", f"kernel={kernel.name} is a kernel family (kipctl distill "
+           f"and corrupt-sweep only); {command} needs one kernel, e.g. kernel=fc1")
+
+
 @dataclass
 class KernelConfig:
     """One kernel of the zoo (conf/kernel/*.yaml)."""
@@ -134,6 +146,7 @@ class EvalKrrConfig(CommonConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_single_kernel(self.kernel, "eval-krr")
         check_rho(self.rho)
         _check(self.seeds >= 1, f"seeds must be >= 1, got {self.seeds}")
         _check(self.corruption in CORRUPTIONS,
@@ -141,9 +154,7 @@ class EvalKrrConfig(CommonConfig):
         _check(self.sampling in SAMPLINGS,
                f"sampling must be one of {', '.join(SAMPLINGS)}, got '{self.sampling}'")
         if self.source == "natural":
-            _check(self.support >= self.dataset.n_classes,
-                   f"support={self.support} is smaller than the number of classes "
-                   f"({self.dataset.n_classes}); use support >= {self.dataset.n_classes}")
+            check_at_least_classes(self.support, self.dataset.n_classes)
 
 
 @dataclass
@@ -159,18 +170,14 @@ class LabelSolveConfig(CommonConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_single_kernel(self.kernel, "label-solve")
         _check(self.block_rows >= 1, f"block_rows must be >= 1, got {self.block_rows}")
         _check(self.eval_kernel is None or self.eval_kernel.arch != "family",
                "eval_kernel must be a single kernel, not a family")
         if self.n_targets is not None:
-            _check(self.n_targets >= self.dataset.n_classes,
-                   f"n_targets={self.n_targets} is smaller than the number of classes "
-                   f"({self.dataset.n_classes}); use n_targets >= {self.dataset.n_classes} "
-                   "or n_targets=null (all)")
+            check_at_least_classes(self.n_targets, self.dataset.n_classes, "n_targets")
         if self.source == "natural":
-            _check(self.support >= self.dataset.n_classes,
-                   f"support={self.support} is smaller than the number of classes "
-                   f"({self.dataset.n_classes}); use support >= {self.dataset.n_classes}")
+            check_at_least_classes(self.support, self.dataset.n_classes)
 
 
 @dataclass
@@ -184,6 +191,7 @@ class NetConfig:
     parameterization: str = "ntk"  # ntk | standard
     w_var: float = 2.0
     b_var: float = 1e-4
+    readout_w_var: Optional[float] = None  # readout layer only; None = w_var
 
     def __post_init__(self) -> None:
         try:
@@ -192,11 +200,14 @@ class NetConfig:
             raise KipctlError(f"net '{self.name}': {e}") from None
         _check(self.w_var > 0 and self.b_var >= 0,
                f"net '{self.name}': w_var must be > 0 and b_var >= 0")
+        _check(self.readout_w_var is None or self.readout_w_var > 0,
+               f"net '{self.name}': readout_w_var must be > 0 or null")
 
     def net_args(self) -> dict:
         """Plain keyword arguments for core.nn.make_net (without n_out)."""
         return dict(arch=self.arch, depth=self.depth, width=self.width, w_var=self.w_var,
-                    b_var=self.b_var, parameterization=self.parameterization)
+                    b_var=self.b_var, parameterization=self.parameterization,
+                    readout_w_var=self.readout_w_var)
 
 
 @dataclass
@@ -227,6 +238,7 @@ class EvalNnConfig:
     batch_size: Optional[int] = None  # None: full batch
     eval_batch_size: int = 1000  # test/validation chunk
     log_every: int = 100  # metrics.jsonl rows / progress postfix
+    center: bool = False  # train/evaluate f(x; theta) - f(x; theta_0) (initial function removed)
 
     def __post_init__(self) -> None:
         check_rho(self.rho)
@@ -249,9 +261,7 @@ class EvalNnConfig:
             _check(self.val_size >= 1, "a lr/l2 grid needs val_size >= 1 (the choice is made "
                    "on a validation split held out from the training set)")
         if self.data == "natural":
-            _check(self.support >= self.dataset.n_classes,
-                   f"support={self.support} is smaller than the number of classes "
-                   f"({self.dataset.n_classes}); use support >= {self.dataset.n_classes}")
+            check_at_least_classes(self.support, self.dataset.n_classes)
 
 
 @dataclass
@@ -281,8 +291,7 @@ class DistillConfig(CommonConfig):
         super().__post_init__()
         check_rho(self.rho)
         n_classes = self.dataset.n_classes
-        _check(self.support >= n_classes, f"support={self.support} is smaller than the "
-               f"number of classes ({n_classes}); use support >= {n_classes}")
+        check_at_least_classes(self.support, n_classes)
         _check(self.target_batch >= n_classes, f"target_batch={self.target_batch} is smaller "
                f"than the number of classes ({n_classes})")
         _check(self.steps >= 0, f"steps must be >= 0, got {self.steps}")
@@ -353,6 +362,7 @@ class SweepNnOptions:
     eval_batch_size: Optional[int] = None
     log_every: Optional[int] = None
     x64: Optional[bool] = None
+    center: Optional[bool] = None
 
 
 @dataclass
@@ -391,10 +401,8 @@ class CorruptSweepConfig(CommonConfig):
         _check(self.seeds >= 1, f"seeds must be >= 1, got {self.seeds}")
         _check(self.corruption in CORRUPTIONS,
                f"corruption must be one of {', '.join(CORRUPTIONS)}, got '{self.corruption}'")
-        for support in self.supports:
-            _check(support >= self.dataset.n_classes,
-                   f"support {support} in supports is smaller than the number of classes "
-                   f"({self.dataset.n_classes})")
+        for i, support in enumerate(self.supports):
+            check_at_least_classes(support, self.dataset.n_classes, f"supports[{i}]")
         # Building one child of each kind validates the pass-through options.
         self.distill_config(self.supports[0], self.rhos[0], learn_labels=False)
         self.nn_config("natural", self.supports[0], self.rhos[0])

@@ -42,10 +42,15 @@ class Net(NamedTuple):
 
 
 class TrainState(NamedTuple):
-    """Parameters and optimizer state of S networks (leading axis [S] on every leaf)."""
+    """Parameters and optimizer state of S networks (leading axis [S] on every leaf).
+
+    params0: the initial parameters when the network is centred (its output is
+    f(x; params) - f(x; params0), zero at initialisation); None otherwise.
+    """
 
     params: object
     opt_state: object
+    params0: object = None
 
 
 def validate_net_args(arch: str, depth: int, width: int, parameterization: str) -> None:
@@ -116,7 +121,8 @@ def _wrn_layers(depth: int, width: int, dense, conv) -> list:
 
 
 def make_net(arch: str, depth: int, width: int, w_var: float = 2.0, b_var: float = 1e-4,
-             parameterization: str = "ntk", n_out: int = 10) -> Net:
+             parameterization: str = "ntk", n_out: int = 10,
+             readout_w_var: Optional[float] = None) -> Net:
     """The finite network of a NetConfig.
 
     Args:
@@ -127,13 +133,20 @@ def make_net(arch: str, depth: int, width: int, w_var: float = 2.0, b_var: float
       w_var, b_var: weight / bias variances at initialisation.
       parameterization: ntk | standard (readout layers use ntk, as in the kernels).
       n_out: number of outputs (classes).
+      readout_w_var: weight variance of the readout layer only (None: w_var). It sets the
+        scale of the random function at initialisation (output variance is proportional
+        to it) without changing the hidden layers.
     """
     validate_net_args(arch, depth, width, parameterization)
-    if arch in ("fc", "conv", "myrtle"):
-        init_fn, apply_fn, _ = stax.serial(*stax_layers(arch, depth, width, w_var, b_var,
-                                                        parameterization, n_out))
-        return Net(init_fn, apply_fn, False)
+    if readout_w_var is not None and readout_w_var <= 0:
+        raise ValueError(f"readout_w_var must be > 0, got {readout_w_var}")
     w_std, b_std = math.sqrt(w_var), math.sqrt(b_var)
+    r_std = w_std if readout_w_var is None else math.sqrt(readout_w_var)
+    readout = stax.Dense(n_out, W_std=r_std, b_std=b_std, parameterization="ntk")
+    if arch in ("fc", "conv", "myrtle"):
+        layers = list(stax_layers(arch, depth, width, w_var, b_var, parameterization, n_out))
+        init_fn, apply_fn, _ = stax.serial(*layers[:-1], readout)  # [-1]: the kernels' readout
+        return Net(init_fn, apply_fn, False)
 
     def dense(n, p=parameterization):
         return stax.Dense(n, W_std=w_std, b_std=b_std, parameterization=p)
@@ -143,7 +156,7 @@ def make_net(arch: str, depth: int, width: int, w_var: float = 2.0, b_var: float
                          b_std=b_std, parameterization=parameterization)
     body = _lenet_layers(width, dense, conv) if arch == "lenet" else \
         _wrn_layers(depth, width, dense, conv)
-    init_fn, apply_fn, _ = stax.serial(*body, dense(n_out, "ntk"))
+    init_fn, apply_fn, _ = stax.serial(*body, readout)
     return Net(init_fn, apply_fn, arch == "wrn")
 
 
@@ -186,13 +199,19 @@ def make_optimizer(name: str) -> optax.GradientTransformation:
     raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got '{name}'")
 
 
-def init_state(tx: optax.GradientTransformation, params, lr: float) -> TrainState:
-    """Optimizer state for stacked params [S, ...] with learning rate `lr` for every seed."""
+def init_state(tx: optax.GradientTransformation, params, lr: float,
+               center: bool = False) -> TrainState:
+    """Optimizer state for stacked params [S, ...] with learning rate `lr` for every seed.
+
+    center=True keeps a copy of `params` as params0: the trained function is then
+    f(x; params) - f(x; params0) (see make_train_step / make_predict).
+    """
     opt_state = jax.vmap(tx.init)(params)
     n_seeds = jax.tree_util.tree_leaves(params)[0].shape[0]
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     opt_state.hyperparams["learning_rate"] = jnp.full((n_seeds,), lr, dtype)  # [S]
-    return TrainState(params, opt_state)
+    params0 = jax.tree_util.tree_map(jnp.copy, params) if center else None
+    return TrainState(params, opt_state, params0)
 
 
 def l2_norm_sq(params) -> Array:
@@ -207,16 +226,21 @@ def make_train_step(net: Net, loss: str, tx: optax.GradientTransformation,
     x [n, H, W, C] and y [n, C] are the whole training set; with `batch_size` each step uses
     `batch_size` rows drawn without replacement with `key` (the same rows for every seed),
     otherwise the full batch (key unused). The returned loss is the data loss before the
-    update, without the L2 term. The state is donated.
+    update, without the L2 term. The state is donated. When the state carries params0
+    (init_state(center=True)) the trained function is f(x; params) - f(x; params0): the
+    initial function is subtracted on every batch (params0 is constant, not trained).
     """
     loss_fn = get_loss(loss)
 
-    def objective(params, x, y, l2):
-        data_loss = loss_fn(net.apply_fn(params, x), y)
+    def objective(params, params0, x, y, l2):
+        pred = net.apply_fn(params, x)  # [n, C]
+        if params0 is not None:
+            pred = pred - jax.lax.stop_gradient(net.apply_fn(params0, x))  # [n, C]
+        data_loss = loss_fn(pred, y)
         return data_loss + l2 * l2_norm_sq(params), data_loss
 
-    def one_seed(params, opt_state, x, y, l2):
-        grads, data_loss = jax.grad(objective, has_aux=True)(params, x, y, l2)
+    def one_seed(params, opt_state, params0, x, y, l2):
+        grads, data_loss = jax.grad(objective, has_aux=True)(params, params0, x, y, l2)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, data_loss
 
@@ -224,26 +248,32 @@ def make_train_step(net: Net, loss: str, tx: optax.GradientTransformation,
         if batch_size is not None and batch_size < x.shape[0]:
             idx = jax.random.choice(key, x.shape[0], (batch_size,), replace=False)  # [b]
             x, y = x[idx], y[idx]  # [b,H,W,C], [b,C]
-        params, opt_state, data_loss = jax.vmap(one_seed, in_axes=(0, 0, None, None, None))(
-            state.params, state.opt_state, x, y, l2)  # data_loss [S]
-        return TrainState(params, opt_state), data_loss
+        params, opt_state, data_loss = jax.vmap(one_seed, in_axes=(0, 0, 0, None, None, None))(
+            state.params, state.opt_state, state.params0, x, y, l2)  # data_loss [S]
+        return TrainState(params, opt_state, state.params0), data_loss
     return jax.jit(step, donate_argnums=(0,))
 
 
 def make_predict(net: Net) -> Callable:
-    """A jitted predict(params [S,...], x [n,...], x_ref [m,...] or None) -> [S, n, C].
+    """A jitted predict(params [S,...], x [n,...], x_ref [m,...] or None, params0=None)
+    -> [S, n, C].
 
     For nets with batch statistics, x_ref (the training set) is prepended and supplies the
     normalisation statistics, so predictions do not depend on how the test set is chunked.
+    With params0 (a centred network, TrainState.params0) the initial function is
+    subtracted: f(x; params) - f(x; params0).
     """
-    def predict(params, x, x_ref=None):
+    def predict(params, x, x_ref=None, params0=None):
         if net.batch_stats and x_ref is not None:
             m = x_ref.shape[0]
             xx = jnp.concatenate([x_ref, x], axis=0)  # [m + n, H, W, C]
             fn = lambda p: net.apply_fn(p, xx, stats_rows=m)[m:]  # noqa: E731
         else:
             fn = lambda p: net.apply_fn(p, x)  # noqa: E731
-        return jax.vmap(fn)(params)  # [S, n, C]
+        out = jax.vmap(fn)(params)  # [S, n, C]
+        if params0 is not None:
+            out = out - jax.vmap(fn)(params0)  # [S, n, C]
+        return out
     return jax.jit(predict)
 
 

@@ -22,7 +22,8 @@ def channel_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """(x/255 - mean) / std per channel, float32. [N,H,W,C]"""
+    """(x/255 - mean) / std per channel, float32 (a constant channel is only centred). [N,H,W,C]"""
+    std = np.where(std > 0, std, 1.0)
     return ((x.astype(np.float32) / 255.0 - mean.astype(np.float32))
             / std.astype(np.float32))
 

@@ -80,8 +80,9 @@ def _training_data(cfg: EvalNnConfig, ds, data_key, n_val: int):
     return sup.images, sup.labels, sup.mask, val_idx, str(cfg.data), rho
 
 
-def _predict_chunks(predict, params, x, x_ref, chunk: int) -> np.ndarray:
-    """Predictions [S, n, C] in chunks of `chunk` rows (padded so one compile serves all)."""
+def _predict_chunks(predict, params, x, x_ref, chunk: int, params0=None) -> np.ndarray:
+    """Predictions [S, n, C] in chunks of `chunk` rows (padded so one compile serves all);
+    with params0 (centred nets) the initial function is subtracted."""
     n = x.shape[0]
     b = min(chunk, n)
     out = []
@@ -90,7 +91,7 @@ def _predict_chunks(predict, params, x, x_ref, chunk: int) -> np.ndarray:
         pad = b - xb.shape[0]
         if pad:
             xb = jnp.concatenate([xb, jnp.repeat(xb[:1], pad, axis=0)], axis=0)  # [b, ...]
-        out.append(np.asarray(predict(params, xb, x_ref))[:, :b - pad])  # [S, <=b, C]
+        out.append(np.asarray(predict(params, xb, x_ref, params0))[:, :b - pad])  # [S, <=b, C]
     return np.concatenate(out, axis=1)  # [S, n, C]
 
 
@@ -98,7 +99,7 @@ def _train(cfg, net, step, predict, tx, x_s, y_s, lr, l2, init_keys, input_shape
            loop_key, bar, jsonl, candidate):
     """Trains all seeds for one (lr, l2); returns (state, final data loss [S])."""
     params = nn.init_params(net, init_keys, input_shape, dtype)
-    state = nn.init_state(tx, params, lr)
+    state = nn.init_state(tx, params, lr, center=cfg.center)
     l2_arr = jnp.asarray(l2, dtype)
     loss = None
     for t in range(cfg.steps):
@@ -114,7 +115,7 @@ def _train(cfg, net, step, predict, tx, x_s, y_s, lr, l2, init_keys, input_shape
         bar.update(1)
     # The logged loss is measured before the last update; report the final parameters' loss.
     final = nn.get_loss(cfg.loss)
-    pred = predict(state.params, x_s)  # [S, n, C]
+    pred = predict(state.params, x_s, None, state.params0)  # [S, n, C]
     return state, np.asarray(jax.vmap(lambda p: final(p, y_s))(pred))  # [S]
 
 
@@ -160,7 +161,8 @@ def run(cfg: EvalNnConfig, rundir: RunDir) -> dict:
             break
         val_acc = float("nan")
         if finite:
-            pred = _predict_chunks(predict, state.params, x_val, x_ref, cfg.eval_batch_size)
+            pred = _predict_chunks(predict, state.params, x_val, x_ref, cfg.eval_batch_size,
+                                   state.params0)
             val_acc = float(np.mean(nn.accuracy_per_seed(pred, y_val)))
         grid_rows.append({"candidate": c, "lr": lr, "l2": l2, "val_accuracy": val_acc,
                           "train_loss": float(np.mean(train_loss)), "finite": finite,
@@ -176,12 +178,13 @@ def run(cfg: EvalNnConfig, rundir: RunDir) -> dict:
     if grid_rows:
         write_csv(rundir / "tables" / "grid.csv", grid_rows)
     lr, l2, state, train_loss, val_acc = best
-    pred = _predict_chunks(predict, state.params, x_test, x_ref, cfg.eval_batch_size)
+    pred = _predict_chunks(predict, state.params, x_test, x_ref, cfg.eval_batch_size,
+                           state.params0)  # [S, n_t, C]
     test_acc = np.asarray(nn.accuracy_per_seed(pred, y_test))  # [S]
     test_mse = np.mean((pred - np.asarray(y_test)[None]) ** 2, axis=(1, 2))  # [S]
     seconds = time.time() - t0
     rows = [{"seed": s, "net": cfg.net.name, "loss": cfg.loss, "optimizer": cfg.optimizer,
-             "lr": lr, "l2": l2, "steps": cfg.steps, "source": source,
+             "lr": lr, "l2": l2, "steps": cfg.steps, "center": cfg.center, "source": source,
              "dataset": cfg.dataset.name, "support": n_support, "rho": rho, "split": "test",
              "n_test": len(y_test), "test_accuracy": float(test_acc[s]),
              "test_mse": float(test_mse[s]), "train_loss": float(train_loss[s])}
@@ -193,7 +196,8 @@ def run(cfg: EvalNnConfig, rundir: RunDir) -> dict:
            "test_accuracy_std": float(test_acc.std()), "n_seeds": cfg.seeds, "lr": lr,
            "l2": l2, "test_mse_mean": float(test_mse.mean()),
            "train_loss_mean": float(np.mean(train_loss)), "n_test": len(y_test),
-           "n_support": n_support, "steps": cfg.steps, "seconds": round(seconds, 2)}
+           "n_support": n_support, "steps": cfg.steps, "center": cfg.center,
+           "seconds": round(seconds, 2)}
     if use_val:
         out.update(val_accuracy=val_acc, n_val=len(val_idx), n_candidates=len(candidates))
     return out

@@ -136,9 +136,6 @@ def select_targets(cfg: LabelSolveConfig, ds, key) -> Optional[np.ndarray]:
 
 
 def run(cfg: LabelSolveConfig, rundir: RunDir) -> dict:
-    if cfg.kernel.arch == "family":
-        raise KipctlError(f"kernel={cfg.kernel.name} is a kernel family (kipctl distill only); "
-                          "label-solve needs a single kernel, e.g. kernel=fc1")
     dtype = np.float64 if cfg.x64 else np.float32
     ds = dataset_from_config(cfg.dataset)
     root = jax.random.PRNGKey(cfg.seed)

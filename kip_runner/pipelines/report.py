@@ -167,7 +167,7 @@ def main(argv: list[str]) -> int:
     if not other.empty:
         cols = [c for c in ("run_dir", "command", "status", "reason") if c in other.columns]
         listing = other[cols]
-        tables.write_table(listing, out / f"{name}.not_done", ["csv", "md"],
+        tables.write_table(listing, out / f"{name}-not_done", ["csv", "md"],
                            "runs that are not done (not averaged in)")
         print(f"\n{len(listing)} run(s) not done (not averaged in):")
         print(listing.to_markdown(index=False))
