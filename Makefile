@@ -7,7 +7,7 @@ export KIP_DATA_DIR
 .PHONY: install test test-fast demo bench clean-outputs
 
 $(VENV)/.installed: pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+	test -x $(PY) || python3 -m venv $(VENV) || (rm -rf $(VENV) && python3 -m venv $(VENV))
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
