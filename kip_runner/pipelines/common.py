@@ -14,7 +14,9 @@ from tqdm.auto import tqdm
 from kip_runner.config.schema import DatasetConfig, KernelConfig
 from kip_runner.core import krr
 from kip_runner.core.kernels import kernel_matrix, make_kernel_fn
+from kip_runner.core.sampling import check_balanced_feasible
 from kip_runner.data import Dataset, load_dataset
+from kip_runner.errors import KipctlError
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,15 @@ def progress(total: Optional[int] = None, desc: str = "", **kw) -> tqdm:
     disable = (force == "0") if force is not None else not sys.stderr.isatty()
     return tqdm(total=total, desc=desc, disable=disable, dynamic_ncols=True, mininterval=0.5,
                 **kw)
+
+
+def require_balanced(ds: Dataset, n: int, alternative: str = "sampling=random") -> None:
+    """Raises KipctlError when no class-balanced subset of n examples exists in ds; the
+    message suggests `alternative` as the way out."""
+    try:
+        check_balanced_feasible(ds.class_counts(), n)
+    except ValueError as e:
+        raise KipctlError(str(e).replace("sampling=random", alternative)) from None
 
 
 def dataset_from_config(cfg: DatasetConfig) -> Dataset:

@@ -28,11 +28,12 @@ from kip_runner.core import kip
 from kip_runner.core.augment import AugmentArgs
 from kip_runner.core.corrupt import corrupt
 from kip_runner.core.kernels import make_kernel_fn
-from kip_runner.core.sampling import check_balanced_feasible, sample_indices
+from kip_runner.core.sampling import sample_indices
 from kip_runner.data import Dataset
 from kip_runner.data.preprocess import centered_one_hot
 from kip_runner.errors import KipctlError
-from kip_runner.pipelines.common import Kernel, dataset_from_config, krr_evaluate, progress
+from kip_runner.pipelines.common import (Kernel, dataset_from_config, krr_evaluate, progress,
+                                          require_balanced)
 from kip_runner.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from kip_runner.runs.metrics import JsonLines, write_csv
 from kip_runner.runs.rundir import RunDir, fingerprint
@@ -112,12 +113,9 @@ def _check_inputs(cfg: DistillConfig, ds: Dataset) -> None:
     if cfg.target_batch > n_train:
         raise KipctlError(f"target_batch={cfg.target_batch} exceeds the {n_train} training "
                           "examples")
-    try:
-        check_balanced_feasible(ds.class_counts(), cfg.target_batch)
-        if cfg.init == "image":
-            check_balanced_feasible(ds.class_counts(), cfg.support)
-    except ValueError as e:
-        raise KipctlError(str(e)) from None
+    require_balanced(ds, cfg.target_batch)
+    if cfg.init == "image":
+        require_balanced(ds, cfg.support)
 
 
 def run(cfg: DistillConfig, rundir: RunDir) -> dict:

@@ -15,9 +15,10 @@ import numpy as np
 
 from kip_runner.config.schema import EvalKrrConfig
 from kip_runner.core.corrupt import corrupt
-from kip_runner.core.sampling import check_balanced_feasible, sample_indices
+from kip_runner.core.sampling import sample_indices
 from kip_runner.errors import KipctlError
-from kip_runner.pipelines.common import Kernel, dataset_from_config, krr_evaluate, progress
+from kip_runner.pipelines.common import (Kernel, dataset_from_config, krr_evaluate, progress,
+                                          require_balanced)
 from kip_runner.runs.metrics import write_csv
 from kip_runner.runs.rundir import RunDir
 from kip_runner.runs.support import load_support
@@ -46,10 +47,7 @@ def run(cfg: EvalKrrConfig, rundir: RunDir) -> dict:
     rows = []
     if cfg.source == "natural":
         if cfg.sampling == "balanced":
-            try:
-                check_balanced_feasible(ds.class_counts(), cfg.support)
-            except ValueError as e:
-                raise KipctlError(str(e)) from None
+            require_balanced(ds, cfg.support)
         elif cfg.support > len(ds.y_train):
             raise KipctlError(f"support={cfg.support} exceeds the {len(ds.y_train)} training "
                               "examples")

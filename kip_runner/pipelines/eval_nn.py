@@ -24,9 +24,9 @@ import numpy as np
 
 from kip_runner.config.schema import EvalNnConfig
 from kip_runner.core import nn
-from kip_runner.core.sampling import check_balanced_feasible, random_indices
+from kip_runner.core.sampling import random_indices
 from kip_runner.errors import KipctlError
-from kip_runner.pipelines.common import dataset_from_config, progress
+from kip_runner.pipelines.common import dataset_from_config, progress, require_balanced
 from kip_runner.pipelines.eval_krr import natural_subset
 from kip_runner.runs.metrics import JsonLines, check_finite, write_csv
 from kip_runner.runs.rundir import RunDir
@@ -60,10 +60,7 @@ def _training_data(cfg: EvalNnConfig, ds, data_key, n_val: int):
         pool = ds if n_val == 0 else ds._replace(x_train=ds.x_train[rest],
                                                  y_train=ds.y_train[rest])
         if cfg.sampling == "balanced":
-            try:
-                check_balanced_feasible(pool.class_counts(), cfg.support)
-            except ValueError as e:
-                raise KipctlError(str(e)) from None
+            require_balanced(pool, cfg.support)
         elif cfg.support > len(rest):
             raise KipctlError(f"support={cfg.support} exceeds the {len(rest)} training examples "
                               "left after the validation split")

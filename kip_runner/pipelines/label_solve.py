@@ -31,9 +31,9 @@ import numpy as np
 from kip_runner.config.schema import LabelSolveConfig
 from kip_runner.core import krr
 from kip_runner.core import label_solve as ls
-from kip_runner.core.sampling import check_balanced_feasible, class_balanced_indices
+from kip_runner.core.sampling import class_balanced_indices
 from kip_runner.errors import KipctlError
-from kip_runner.pipelines.common import Kernel, dataset_from_config, progress
+from kip_runner.pipelines.common import Kernel, dataset_from_config, progress, require_balanced
 from kip_runner.runs.metrics import write_csv
 from kip_runner.runs.rundir import RunDir, atomic_write, read_json, write_json
 from kip_runner.runs.support import load_support, save_support
@@ -107,10 +107,7 @@ def _score(k_ss, k_test, y_s, y_test, reg: float) -> dict:
 def select_support(cfg: LabelSolveConfig, ds, key):
     """Support images [n_s,H,W,C], their original labels [n_s,C], mask, indices, meta."""
     if cfg.source == "natural":
-        try:
-            check_balanced_feasible(ds.class_counts(), cfg.support)
-        except ValueError as e:
-            raise KipctlError(str(e)) from None
+        require_balanced(ds, cfg.support)
         # The key path of eval_krr.natural_subset: eval-krr seed=<seed> seeds=1 draws the same.
         k_sample, _ = jax.random.split(key)
         idx = np.asarray(class_balanced_indices(k_sample, ds.y_train, cfg.support,
@@ -127,10 +124,7 @@ def select_targets(cfg: LabelSolveConfig, ds, key) -> Optional[np.ndarray]:
         return None
     if cfg.n_targets > n_train:
         raise KipctlError(f"n_targets={cfg.n_targets} exceeds the {n_train} training examples")
-    try:
-        check_balanced_feasible(ds.class_counts(), cfg.n_targets)
-    except ValueError as e:
-        raise KipctlError(str(e).replace("sampling=random", "n_targets=null")) from None
+    require_balanced(ds, cfg.n_targets, alternative="n_targets=null")
     return np.sort(np.asarray(class_balanced_indices(key, ds.y_train, cfg.n_targets,
                                                      ds.n_classes)))  # [n_t]
 
