@@ -4,7 +4,7 @@
 #   figures: figure-2 figure-a1 figure-a3 figure-a4 figure-a5  (make figures: all of them)
 #
 # Every target is a chain of kipctl commands writing run directories under
-# outputs/repro/<SCALE>/<target>/ with fixed names, so re-running a target recomputes nothing
+# $(OUT)/repro/<SCALE>/<target>/ (OUT=outputs by default) with fixed names, so re-running a target recomputes nothing
 # that is done (each run says "nothing to recompute") and an interrupted distill resumes from
 # its checkpoint. The last step is `kipctl report`, which writes
 # outputs/tables/<target>-<SCALE>.{csv,md,tex} or outputs/figures/<target>-<SCALE>.{png,pdf}
@@ -23,11 +23,12 @@ LAUNCHER ?=
 ifeq ($(filter $(SCALE),smoke cpu paper),)
 $(error SCALE must be smoke, cpu or paper, got '$(SCALE)')
 endif
-REPRO := outputs/repro/$(SCALE)
+OUT ?= outputs
+REPRO := $(OUT)/repro/$(SCALE)
 LAUNCH := $(if $(LAUNCHER),hydra/launcher=$(LAUNCHER),)
-KIPCTL := ./kipctl
+KIPCTL ?= ./kipctl
 TODAY := $(shell date -u +%Y-%m-%d)
-TIMED = tools/timed outputs/tables/$@-$(SCALE).wall.json $(MAKE) --no-print-directory
+TIMED = tools/timed $(OUT)/tables/$@-$(SCALE).wall.json $(MAKE) --no-print-directory
 comma := ,
 # run-dir names from the swept values (stable across re-runs, unlike hydra.job.num)
 SUB_KIP := 'hydra.sweep.subdir=$${kernel.name}-n$${support}-s$${seed}'
@@ -45,7 +46,7 @@ FIGURES := figure-2 figure-a1 figure-a3 figure-a4 figure-a5
 tables: $(TABLES)
 figures: $(FIGURES)
 $(TABLES) $(FIGURES): install
-	$(TIMED) _$@ SCALE=$(SCALE) LAUNCHER=$(LAUNCHER)
+	$(TIMED) _$@ SCALE=$(SCALE) LAUNCHER=$(LAUNCHER) OUT=$(OUT)
 
 # Test-set sizes: MNIST full (10k) except smoke; CIFAR-10 the first 1000 test images except
 # at paper scale.
@@ -67,9 +68,9 @@ T1_SEEDS_paper := 0,1,2,3,4
 T1_KIP_smoke := steps=5 target_batch=200 eval_every=0
 T1_KIP_cpu := steps=1000 target_batch=6000
 T1_KIP_paper := steps=10000 target_batch=6000
-T1_NN_smoke := net.width=256 steps=20 seeds=1
-T1_NN_cpu := net.width=1024 steps=500 seeds=2
-T1_NN_paper := steps=5000 seeds=5
+T1_NN_smoke := net.width=256 steps=20 seeds=1 center=true
+T1_NN_cpu := net.width=1024 steps=500 seeds=2 center=true
+T1_NN_paper := steps=5000 seeds=5 center=true
 T1_LS_smoke := n_targets=1000
 T1_LS_cpu :=
 T1_LS_paper :=
@@ -90,9 +91,9 @@ T2_SEEDS_paper := 0,1,2,3,4
 T2_KIP_smoke := steps=3 target_batch=200 eval_every=0
 T2_KIP_cpu := steps=300 target_batch=2000
 T2_KIP_paper := steps=10000 target_batch=50000
-T2_NN_smoke := net.width=256 steps=20 seeds=1 loss=xent
-T2_NN_cpu := net.width=1024 steps=300 seeds=2 loss=xent
-T2_NN_paper := steps=5000 seeds=5 loss=xent
+T2_NN_smoke := net.width=256 steps=20 seeds=1 loss=xent center=true
+T2_NN_cpu := net.width=1024 steps=300 seeds=2 loss=xent center=true
+T2_NN_paper := steps=5000 seeds=5 loss=xent center=true
 T2_LS_smoke := n_targets=1000
 T2_LS_cpu := n_targets=10000
 T2_LS_paper :=
@@ -126,7 +127,7 @@ define support_table
 	$(if $($(1)_MYRTLE_B_$(SCALE)),$(KIPCTL) label-solve -m dataset=$(2) \
 	    $($(1)_MYRTLE_B_$(SCALE)) support=$($(1)_SUPPORT_$(SCALE)) \
 	    seed=$($(1)_LS_SEEDS_$(SCALE)) hydra.sweep.dir=$(REPRO)/$(3)/ls $(SUB_LS) $(LAUNCH))
-	$(KIPCTL) report $(REPRO)/$(3) paper=$(3) out=outputs/tables name=$(3)-$(SCALE) \
+	$(KIPCTL) report $(REPRO)/$(3) paper=$(3) out=$(OUT)/tables name=$(3)-$(SCALE) \
 	    caption="$(5) ($(2), accuracy %; SCALE=$(SCALE): $($(1)_NOTE_$(SCALE)); KIP seeds $($(1)_SEEDS_$(SCALE)); $(call TEST_NOTE,$(2)); $(TODAY))"
 endef
 
@@ -163,7 +164,7 @@ define natural_table
 	    seeds=$($(1)_SEEDS_$(SCALE)) $(NTEST_$(2)_$(SCALE)) hydra.sweep.dir=$(REPRO)/$(3) \
 	    $(SUB_KRR) $(LAUNCH)
 	$(KIPCTL) report $(REPRO)/$(3) by=kernel,support values=accuracy_mean,accuracy_std \
-	    out=outputs/tables name=$(3)-$(SCALE) \
+	    out=$(OUT)/tables name=$(3)-$(SCALE) \
 	    caption="$(4) ($(2), KRR on natural class-balanced subsets, accuracy as fractions; SCALE=$(SCALE): $($(1)_NOTE_$(SCALE)); $(call TEST_NOTE,$(2)); $(TODAY))"
 endef
 
@@ -204,7 +205,7 @@ define full_data_table
 	    learn_labels=true $(NTEST_$(2)_$(SCALE)) hydra.sweep.dir=$(REPRO)/$(3)/kip_al \
 	    $(SUB_KIP) $(LAUNCH)
 	$(KIPCTL) report $(REPRO)/$(3) by=command,kernel,support values=accuracy \
-	    out=outputs/tables name=$(3)-$(SCALE) \
+	    out=$(OUT)/tables name=$(3)-$(SCALE) \
 	    caption="$(4) ($(2), KRR accuracy as fractions: natural training data (eval-krr) vs KIP (a+l) images (distill); SCALE=$(SCALE): $($(1)_NOTE_$(SCALE)); $(call TEST_NOTE,$(2)); $(TODAY))"
 endef
 
@@ -247,7 +248,7 @@ define nets_table
 	    net=$(net) $($(1)_$(net)_$(SCALE)) data_types=[natural,kip] evaluators=[nn] rhos=[0,0.9] \
 	    $($(1)_GRID_$(SCALE)) $($(1)_NN) $(NTEST_$(2)_$(SCALE)) \
 	    hydra.run.dir=$(REPRO)/$(3)/$(net) && ) true
-	$(KIPCTL) report $(REPRO)/$(3) sweep=rho out=outputs/tables name=$(3)-$(SCALE) \
+	$(KIPCTL) report $(REPRO)/$(3) sweep=rho out=$(OUT)/tables name=$(3)-$(SCALE) \
 	    caption="$(4) ($(2), networks trained on natural vs KIP images (kernel family FC1-3/Conv1-3), clean and 90% noise-corrupted, accuracy %; SCALE=$(SCALE): $($(1)_NOTE_$(SCALE)); $(call TEST_NOTE,$(2)); $(TODAY))"
 endef
 
@@ -277,7 +278,7 @@ define corruption_table
 	$(KIPCTL) corrupt-sweep dataset=$(2) kernel=fc1 data_types=[natural,kip] evaluators=[nn] \
 	    nn.loss=$(4) nn.lr=4e-4 nn.center=true $($(1)_GRID_$(SCALE)) $(NTEST_$(2)_$(SCALE)) \
 	    hydra.run.dir=$(REPRO)/$(3)
-	$(KIPCTL) report $(REPRO)/$(3) paper=$(3) out=outputs/tables name=$(3)-$(SCALE) \
+	$(KIPCTL) report $(REPRO)/$(3) paper=$(3) out=$(OUT)/tables name=$(3)-$(SCALE) \
 	    caption="$(5) ($(2), FC1 network, $(4), centred f - f0, noise corruption; SCALE=$(SCALE): $($(1)_NOTE_$(SCALE)); $(call TEST_NOTE,$(2)); $(TODAY))"
 endef
 
@@ -294,7 +295,7 @@ _table-a10:
 # Figure 2: Label Solve accuracy vs support size and number of targets.
 # =============================================================================================
 F2_SUPPORT_smoke := 10,20
-F2_SUPPORT_cpu := 10,20,40,80,160,320,640,1280
+F2_SUPPORT_cpu := 10,20,40,80,100,160,320,500,640,1280
 F2_SUPPORT_paper := 10,20,40,80,160,320,640,1280,2560,5120,10000
 F2_TARGETS_smoke := 500,1000
 F2_TARGETS_cpu := 1000,10000,null
@@ -315,7 +316,7 @@ _figure-2:
 	    $(F2_MYRTLE_$(SCALE)) support=$(F2_SUPPORT_$(SCALE)) n_targets=$(F2_TARGETS_$(SCALE)) \
 	    hydra.sweep.dir=$(REPRO)/figure-2 $(SUB_LS_DS) $(LAUNCH))
 	$(KIPCTL) report $(REPRO)/figure-2 by=dataset,kernel,support,n_targets values=test_accuracy \
-	    figure=figure-2 out=outputs/figures name=figure-2-$(SCALE) \
+	    figure=figure-2 out=$(OUT)/figures name=figure-2-$(SCALE) \
 	    caption="Figure 2 (Label Solve; SCALE=$(SCALE): $(F2_NOTE_$(SCALE)); $(call TEST_NOTE,mnist); $(TODAY))"
 
 # =============================================================================================
@@ -347,7 +348,7 @@ _figure-a1:
 	        kernel.kind=ntk,nngp $(FA1_NTEST_$(SCALE)) \
 	        hydra.sweep.dir=$(REPRO)/figure-a1/eval/$$k-n$$n $(SUB_EVAL) $(LAUNCH) || exit 1; \
 	  done; done
-	$(KIPCTL) report $(REPRO)/figure-a1 figure=figure-a1 out=outputs/figures \
+	$(KIPCTL) report $(REPRO)/figure-a1 figure=figure-a1 out=$(OUT)/figures \
 	    name=figure-a1-$(SCALE) \
 	    caption="Figure A1 (MNIST, KIP trained on one kernel or the FC1-3/Conv1-3 family, KRR accuracy averaged over FC1-3/Conv1-3 NTK+NNGP; SCALE=$(SCALE): $(FA1_NOTE_$(SCALE)); $(TODAY))"
 
@@ -364,7 +365,7 @@ FA3_NOTE_paper := 10/100/1000 images, KIP 5000 steps, 20 natural resamplings
 _figure-a3:
 	$(KIPCTL) corrupt-sweep dataset=mnist kernel=fc1 data_types=[natural,kip] evaluators=[krr] \
 	    $(FA3_GRID_$(SCALE)) $(NTEST_mnist_$(SCALE)) hydra.run.dir=$(REPRO)/figure-a3
-	$(KIPCTL) report $(REPRO)/figure-a3 figure=figure-a3 out=outputs/figures \
+	$(KIPCTL) report $(REPRO)/figure-a3 figure=figure-a3 out=$(OUT)/figures \
 	    name=figure-a3-$(SCALE) \
 	    caption="Figure A3 (MNIST, FC1 KRR accuracy vs noise-corruption fraction; SCALE=$(SCALE): $(FA3_NOTE_$(SCALE)); $(call TEST_NOTE,mnist); $(TODAY))"
 
@@ -383,7 +384,7 @@ define image_figure
 	$(KIPCTL) distill -m dataset=$(2) kernel=fc1 support=10 rho=0,0.9 augment=true \
 	    $($(1)_KIP_$(SCALE)) $(NTEST_$(2)_$(SCALE)) hydra.sweep.dir=$(REPRO)/$(3) \
 	    $(SUB_KIP_RHO) $(LAUNCH)
-	$(KIPCTL) report $(REPRO)/$(3) figure=$(3) out=outputs/figures name=$(3)-$(SCALE) \
+	$(KIPCTL) report $(REPRO)/$(3) figure=$(3) out=$(OUT)/figures name=$(3)-$(SCALE) \
 	    caption="$(4) ($(2), FC1 KIP (a) images vs the natural images they started from, clean and 90% noise-corrupted; SCALE=$(SCALE): $($(1)_KIP_$(SCALE)); $(TODAY))"
 endef
 
@@ -391,3 +392,16 @@ _figure-a4:
 	$(call image_figure,FA4,mnist,figure-a4,Figure A4)
 _figure-a5:
 	$(call image_figure,FA5,cifar10,figure-a5,Figure A5)
+
+# =============================================================================================
+# REPRODUCTION.md: copy the SCALE=cpu tables it quotes into results/repro/ (committed) and
+# regenerate it from them (tools/make_reproduction.py; numbers are never typed by hand).
+# =============================================================================================
+REPRODUCTION_ITEMS := table-1 table-a1 figure-2 table-a7 table-a8
+.PHONY: reproduction
+reproduction: install
+	mkdir -p results/repro
+	for t in $(REPRODUCTION_ITEMS); do \
+	  for f in $(OUT)/tables/$$t-cpu.* $(OUT)/figures/$$t-cpu.*; do \
+	    [ -f "$$f" ] && cp "$$f" results/repro/ || true; done; done
+	$(PY) tools/make_reproduction.py --src results/repro --out REPRODUCTION.md

@@ -24,8 +24,11 @@ def test_sweep_outputs_and_skip_on_rerun(kipctl, tmp_path):
     out = kipctl(*args)
     assert out.returncode == 0, out.stderr[-2000:]
     results = pd.read_csv(run / "results.csv")
-    assert list(results.columns[:9]) == ["data", "support", "rho", "evaluator", "loss", "seed",
-                                         "test_accuracy", "test_mse", "status"]
+    assert list(results.columns[:10]) == ["data", "support", "rho", "evaluator", "net", "loss",
+                                          "seed", "test_accuracy", "test_mse", "status"]
+    # the network is named on nn rows only (Tables A5/A6 read one sweep per network)
+    assert set(results[results.evaluator == "nn"].net) == {"fc1"}
+    assert results[results.evaluator == "krr"].net.isna().all()
     # 2 data types x 2 rhos x (krr: 1 row, nn: 2 seeds)
     assert len(results) == 12 and set(results.status) == {"done"}
     assert results.test_accuracy.between(0, 1).all()

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 MODULES = {"distill": "kip_runner.pipelines.distill", "krr": "kip_runner.pipelines.eval_krr",
            "nn": "kip_runner.pipelines.eval_nn"}
 COMMANDS = {"distill": "distill", "krr": "eval-krr", "nn": "eval-nn"}
-RESULT_COLUMNS = ["data", "support", "rho", "evaluator", "loss", "seed", "test_accuracy",
+RESULT_COLUMNS = ["data", "support", "rho", "evaluator", "net", "loss", "seed", "test_accuracy",
                   "test_mse", "status", "dataset", "run_dir"]
 
 
@@ -118,6 +118,7 @@ def _child_rows(cell: Cell) -> list[dict]:
     """Long-form rows of one evaluation cell, from its metrics.csv (one row per seed)."""
     base = {"data": cell.data, "support": cell.support, "rho": cell.rho,
             "evaluator": cell.kind, "dataset": cell.config.dataset.name,
+            "net": cell.config.net.name if cell.kind == "nn" else "",
             "run_dir": str(cell.path)}
     status = RunDir(cell.path).status() or "missing"
     metrics_csv = cell.path / "metrics.csv"
@@ -149,16 +150,23 @@ def _loss(cell: Cell) -> str:
 
 
 def results_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Paper layout: rows data x support x evaluator x loss, columns rho, cells mean±std (%)."""
-    done = results[results.status == "done"]
+    """Paper layout: rows [dataset x net x] data x support x evaluator x loss, columns rho,
+    cells mean±std (%). dataset / net are row keys only when they vary (several sweeps read
+    together, e.g. Tables A5/A6: one sweep per network)."""
+    done = results[results.status == "done"].copy()
     if done.empty:
         return pd.DataFrame()
-    stats = done.groupby(["data", "support", "evaluator", "loss", "rho"])["test_accuracy"] \
+    keys = [k for k in ("dataset", "net") if k in done.columns
+            and done[k].fillna("").astype(str).nunique() > 1]
+    keys += ["data", "support", "evaluator", "loss"]
+    for k in keys:
+        done[k] = done[k].fillna("")
+    stats = done.groupby(keys + ["rho"])["test_accuracy"] \
         .agg(["mean", lambda a: float(np.std(a))]).reset_index()
-    stats.columns = ["data", "support", "evaluator", "loss", "rho", "mean", "std"]
+    stats.columns = keys + ["rho", "mean", "std"]
     stats["cell"] = [tables.pm(m, s, digits=1) for m, s in zip(stats["mean"], stats["std"])]
-    wide = stats.pivot_table(index=["data", "support", "evaluator", "loss"], columns="rho",
-                             values="cell", aggfunc="first").reset_index()
+    wide = stats.pivot_table(index=keys, columns="rho", values="cell",
+                             aggfunc="first").reset_index()
     wide.columns = [c if isinstance(c, str) else f"rho={c:g}" for c in wide.columns]
     return wide
 

@@ -1,8 +1,11 @@
-"""kipctl report: collect run directories into one grouped table (csv / markdown / LaTeX).
+"""kipctl report: collect run directories into one grouped table (csv / markdown / LaTeX),
+the paper's tables and figures, and image grids of support sets.
 
     kipctl report <dir> [<dir> ...] [by=dataset,kernel,support] [values=accuracy_mean]
                   [format=md,csv,tex] [out=<dir>] [name=report] [caption=...]
-                  [paper=table-1|table-2|table-a7..a10] [figure=figure-2|figure-a3]
+                  [paper=table-1|table-2|table-a7..a10] [sweep=rho]
+                  [figure=figure-2|figure-a1|figure-a3|figure-a4|figure-a5]
+    kipctl report images=<path/to/support.npz> [out=<dir>] [name=images] [caption=...]
 
 Every directory with a run.json under the given paths is a run. Runs whose status is done
 are grouped by `by` (default: the config columns that vary between runs) and their metrics
@@ -14,23 +17,47 @@ to the published value and the difference Δ (percentage points) per cell. Publi
 come from kip_runner/paper/paper_tables.csv (only what PAPER.md gives; other cells stay
 empty). Tables A7-A10 are read from corrupt-sweep results.csv files (nn evaluator rows with
 the table's loss); Tables 1/2 from distill, label-solve and eval-nn run directories.
+
+With sweep=rho the corrupt-sweep results.csv files under the paths are laid out as the
+paper's corruption tables (rows [dataset x net x] data x support x evaluator x loss, columns
+rho; Tables A5/A6 read one sweep per network this way).
+
+With figure=<id> the figure is also written as <out>/<name>.png and .pdf (PAPER.md §7):
+  figure-2   label-solve runs: accuracy vs support size, one line per number of targets
+  figure-a1  eval-krr runs of distilled support.npz files (source=<distill run>/support.npz;
+             the training kernel is the distill run's kernel) and optionally source=natural
+             eval-krr runs: accuracy averaged over the evaluation kernels, per training kernel
+  figure-a3  corrupt-sweep results.csv files: accuracy vs rho, natural vs KIP, ± std over seeds
+  figure-a4, figure-a5  (MNIST / CIFAR-10 in the paper; any dataset) distill runs with a
+             support.npz: up to 10 learned images next to the natural images the run started
+             from (same seed and rho corruption, rebuilt from the dataset), one row pair per
+             setting (the lowest seed of repeated settings)
+images=<support.npz> draws one support set as a grid (a column per class, up to 10 images).
+A figure= without suitable runs, or an unreadable images= file, is a one-line error (exit 2).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 
 from kip_runner import paper
 from kip_runner.errors import KipctlError
 from kip_runner.runs import tables
+from kip_runner.runs.support import Support, load_support
 
 log = logging.getLogger(__name__)
-KEYS = ("by", "values", "format", "out", "name", "caption", "paper", "figure")
+KEYS = ("by", "values", "format", "out", "name", "caption", "paper", "figure", "images",
+        "sweep")
+RESULT_COLUMNS = {"data", "support", "rho", "evaluator", "test_accuracy", "status"}
 DEFAULT_BY = ("command", "dataset", "kernel", "kind", "net", "source", "data", "support",
               "rho", "loss", "learn_labels", "augment")
 
@@ -46,9 +73,9 @@ def parse_args(argv: list[str]) -> tuple[list[Path], dict]:
             opts[key] = value
         else:
             paths.append(Path(arg))
-    if not paths:
+    if not paths and "images" not in opts:
         raise KipctlError("give at least one run or sweep directory, e.g. "
-                          "`kipctl report outputs/eval-krr`")
+                          "`kipctl report outputs/eval-krr` (or images=<support.npz>)")
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise KipctlError(f"no such directory: {', '.join(missing)}")
@@ -104,10 +131,7 @@ def paper_comparison(paths: list[Path], table: str) -> pd.DataFrame:
     """Our results laid out as one of the paper's tables, with the published value and Δ."""
     if table in paper.CORRUPTION_TABLES:
         dataset, loss = paper.CORRUPTION_TABLES[table]
-        files = [f for p in paths for f in ([p / "results.csv"] if (p / "results.csv").exists()
-                                            else sorted(p.rglob("results.csv")))]
-        frames = [pd.read_csv(f) for f in files]
-        res = pd.concat(frames) if frames else pd.DataFrame(columns=["status"])
+        res = find_results(paths)
         res = res[(res.status == "done") & (res.get("evaluator") == "nn")
                   & (res.get("loss") == loss) & (res.get("dataset", dataset) == dataset)]
         res = res.assign(method=res["data"].map(paper.DATA_METHOD))
@@ -129,18 +153,197 @@ def paper_comparison(paths: list[Path], table: str) -> pd.DataFrame:
         ours = df.groupby(["method", "support"])["accuracy"].agg(
             ours_mean="mean", ours_std=lambda a: float(a.std(ddof=0)), n="count").reset_index()
         return _with_paper(ours, table, ["method", "support"])
-    raise KipctlError(f"paper= takes one of {', '.join(paper.table_ids())}, got '{table}'")
+    ids = sorted({*paper.CORRUPTION_TABLES, *paper.SUPPORT_TABLES})
+    raise KipctlError(f"paper= takes one of {', '.join(ids)}, got '{table}'")
+
+
+def sweep_table(paths: list[Path], layout: str) -> pd.DataFrame:
+    """sweep=rho: every corrupt-sweep results.csv under the paths in the sweep's own layout
+    (rows [dataset x net x] data x support x evaluator x loss, columns rho, mean±std %), e.g.
+    Tables A5/A6 from one sweep per network."""
+    if layout != "rho":
+        raise KipctlError(f"sweep= takes 'rho' (columns = corruption fraction), got '{layout}'")
+    from kip_runner.pipelines.corrupt_sweep import results_table  # noqa: PLC0415
+
+    table = results_table(find_results(paths))
+    if table.empty:
+        raise KipctlError(f"sweep=rho found no done corrupt-sweep results.csv rows under "
+                          f"{', '.join(map(str, paths))}")
+    return table
+
+
+def find_results(paths: list[Path]) -> pd.DataFrame:
+    """Every corrupt-sweep results.csv under the paths (a path's own results.csv, else all
+    below it), concatenated; files without the results columns are skipped."""
+    files = [f for p in paths for f in ([p / "results.csv"] if (p / "results.csv").exists()
+                                        else sorted(p.rglob("results.csv")))]
+    frames = []
+    for f in files:
+        try:
+            df = pd.read_csv(f)
+        except (OSError, ValueError) as e:
+            log.warning("skipping unreadable %s: %s", f, e)
+            continue
+        if RESULT_COLUMNS <= set(df.columns):
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["status"])
+
+
+def read_support(path: Path) -> Support:
+    """A support.npz with its own number of classes (from the labels' shape).
+
+    Raises:
+      KipctlError: a missing or corrupt file (one line, from runs.support.load_support).
+    """
+    n_classes = 10
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            labels = f["labels" if "labels" in f.files else "y"]
+            n_classes = labels.shape[1] if labels.ndim == 2 else int(labels.max()) + 1
+    except Exception:  # noqa: BLE001 - load_support names the problem
+        pass
+    return load_support(path, n_classes)
+
+
+def _distill_config(cfg: dict):
+    """The typed DistillConfig of a distill run.json config (unknown keys dropped)."""
+    from kip_runner.config.schema import DatasetConfig, DistillConfig  # noqa: PLC0415
+
+    def known(cls, d: dict) -> dict:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return {k: v for k, v in (d or {}).items() if k in names}
+
+    # The kernel plays no part in the init; eval_kernel None keeps the check trivial.
+    kw = {k: v for k, v in known(DistillConfig, cfg).items()
+          if k not in ("kernel", "dataset", "eval_kernel")}
+    return DistillConfig(**kw, dataset=DatasetConfig(**known(DatasetConfig, cfg.get("dataset"))))
+
+
+def natural_counterpart(cfg: dict, cache: Optional[dict] = None
+                        ) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    """The natural images a distill run started from: the class-balanced subset drawn with
+    the run's seed (init key) and, for rho > 0, corrupted with its corrupt key, exactly as
+    pipelines.distill.run draws its init=image support (for init=noise: the subset it would
+    have drawn). Returns (x [n,H,W,C] preprocessed, classes [n]) or None when the dataset
+    cannot be loaded here (logged)."""
+    import jax  # noqa: PLC0415 (heavy: only for the image figures)
+    from jax.experimental import enable_x64  # noqa: PLC0415
+
+    from kip_runner.core.corrupt import corrupt  # noqa: PLC0415
+    from kip_runner.pipelines.common import dataset_from_config  # noqa: PLC0415
+    from kip_runner.pipelines.distill import init_support  # noqa: PLC0415
+
+    try:
+        dcfg = _distill_config(cfg)
+    except (KipctlError, TypeError, ValueError) as e:
+        log.warning("no natural panel: the run's config does not load (%s)", e)
+        return None
+    data = dcfg.dataset
+    if data.name != "synthetic" and not (data.data_dir and Path(data.data_dir).is_dir()):
+        env = os.environ.get("KIP_DATA_DIR")
+        if not (env and Path(env).is_dir()):  # never fall back to a tfds download here
+            log.warning("no natural panel for %s: its data_dir %s is missing (set "
+                        "KIP_DATA_DIR)", data.name, data.data_dir)
+            return None
+        data = dataclasses.replace(data, data_dir=env)
+    cache = {} if cache is None else cache
+    dtype = np.float64 if dcfg.x64 else np.float32
+    try:
+        # The run's own precision: under x64 the sampling jitter and noise are float64 draws.
+        with enable_x64(bool(dcfg.x64)):
+            key = json.dumps([dataclasses.asdict(data), dcfg.x64], sort_keys=True)
+            if key not in cache:
+                cache[key] = dataset_from_config(data)
+            ds = cache[key]
+            init_key, _, corrupt_key, _ = jax.random.split(jax.random.PRNGKey(dcfg.seed), 4)
+            x0, y0 = init_support(init_key, ds, dataclasses.replace(dcfg, init="image"), dtype)
+            if dcfg.rho > 0:
+                x0, _ = corrupt(corrupt_key, x0, dcfg.rho, dcfg.corruption)
+            x0 = np.asarray(x0)  # [n_s,H,W,C]
+    except KipctlError as e:
+        log.warning("no natural panel for %s: %s", data.name, e)
+        return None
+    return x0, np.asarray(y0).argmax(axis=1)
+
+
+def distill_panels(done: pd.DataFrame, per_panel: int = 10) -> list:
+    """Figure A4/A5 rows: for each distill setting (dataset, kernel, support, rho, labels,
+    augment, init, corruption; the lowest seed when repeated) up to `per_panel` learned images
+    (one per class) and the same positions of its natural counterpart."""
+    from kip_runner.paper.figures import (ImagePanel, classes_of, display_images,  # noqa
+                                          panel_positions, support_title)
+
+    if done.empty or "command" not in done.columns:
+        return []
+    rows = [r for r in done[done.command == "distill"].to_dict("records")
+            if (Path(r["run_dir"]) / "support.npz").is_file()]
+    setting = ("dataset", "kernel", "support", "rho", "learn_labels", "augment", "init",
+               "corruption")
+    order = ("dataset", "rho", "support", "kernel", "learn_labels", "seed")
+    rows.sort(key=lambda r: tuple(str(r.get(k)) if k != "seed" else (r.get(k) or 0)
+                                  for k in order))
+    panels, seen, cache = [], set(), {}
+    for r in rows:
+        key = tuple(str(r.get(k)) for k in setting)
+        if key in seen:
+            continue
+        path = Path(r["run_dir"]) / "support.npz"
+        try:
+            sup = read_support(path)
+        except KipctlError as e:
+            log.warning("skipping %s", e)
+            continue
+        seen.add(key)
+        cfg = (json.loads((path.parent / "run.json").read_text()).get("config") or {})
+        meta = {"dataset": r.get("dataset"), "rho": r.get("rho"), "seed": r.get("seed"),
+                "kernel": r.get("kernel"), "learn_labels": r.get("learn_labels"), **sup.meta}
+        pos = panel_positions(sup.labels, per_panel)  # [<=10]
+        classes = classes_of(sup.labels)  # [n]
+        n = len(sup.images)
+        panels.append(ImagePanel(support_title(meta, n), display_images(sup.images[pos], meta),
+                                 tuple(int(c) for c in classes[pos])))
+        natural = natural_counterpart(cfg, cache)
+        if natural is not None and natural[0].shape == sup.images.shape:
+            x0, y0 = natural
+            panels.append(ImagePanel(support_title(meta, n, natural=True),
+                                     display_images(x0[pos], meta),
+                                     tuple(int(c) for c in y0[pos])))
+    return panels
+
+
+def render_support(path: Path, stem: Path, caption: str) -> list[Path]:
+    """`images=`: the class grid of one support.npz (png + pdf).
+
+    Raises:
+      KipctlError: missing or corrupt file.
+    """
+    from kip_runner.paper.figures import figure_support  # noqa: PLC0415 (matplotlib: lazy)
+
+    sup = read_support(path)
+    if len(sup.images) == 0:
+        raise KipctlError(f"{path} holds no images")
+    return figure_support(sup.images, sup.labels, sup.meta, stem, caption)
 
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         paths, opts = parse_args(argv)
+        if "images" in opts:
+            npz = Path(opts["images"])
+            out = Path(opts.get("out", npz.parent / "report"))
+            written = render_support(npz, out / opts.get("name", "images"),
+                                     opts.get("caption", ""))
+            print("written: " + ", ".join(map(str, written)))
+            if not paths:
+                return 0
         by = opts["by"].split(",") if "by" in opts else None
         values = opts["values"].split(",") if "values" in opts else None
         grouped, other = build_report(paths, by, values)
         if "paper" in opts:
             grouped = paper_comparison(paths, opts["paper"])
+        elif "sweep" in opts:
+            grouped = sweep_table(paths, opts["sweep"])
     except (KipctlError, KeyError) as e:
         print(f"kipctl: error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
@@ -148,12 +351,19 @@ def main(argv: list[str]) -> int:
     name = opts.get("name", "report")
     caption = opts.get("caption") or f"kipctl report of {', '.join(map(str, paths))}"
     if "figure" in opts:
-        from kip_runner.paper.figures import make_figure  # noqa: PLC0415 (matplotlib: lazy)
+        from kip_runner.paper import figures  # noqa: PLC0415 (matplotlib: lazy)
 
+        figure = opts["figure"]
         done, _ = tables.collect_runs(paths)
         try:
-            written = make_figure(opts["figure"], done, out / name, caption)
-        except ValueError as e:
+            if figure not in figures.FIGURES:
+                raise ValueError(f"figure= takes one of {', '.join(figures.FIGURES)}, "
+                                 f"got '{figure}'")
+            results = find_results(paths) if figure == "figure-a3" else None
+            panels = distill_panels(done) if figure in figures.IMAGE_FIGURES else None
+            written = figures.make_figure(figure, done, out / name, caption, results=results,
+                                          panels=panels)
+        except (ValueError, KipctlError) as e:
             print(f"kipctl: error: {e}", file=sys.stderr)
             return 2
         print("written: " + ", ".join(map(str, written)))

@@ -3,12 +3,16 @@
 A run directory is any directory with a run.json (the run-dir contract). Its resolved config
 is flattened into columns (command, dataset, kernel, net, support, rho, seed, ...) and its
 summary.json metrics are added as columns; runs whose status is not "done" are kept apart.
+An evaluation of a support.npz (eval-krr source=<npz>, eval-nn data=<npz>) also gets the
+source_* columns describing the run that produced it (training kernel, support size, rho):
+Figure A1 plots accuracy against the kernel the support was learned with.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import zipfile
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
@@ -25,6 +29,9 @@ CONFIG_COLUMNS = {
 SCALARS = ("source", "data", "support", "rho", "seed", "seeds", "steps", "target_batch",
            "n_targets", "learn_labels", "augment", "loss", "lr", "init", "corruption")
 FORMATS = ("md", "csv", "tex")
+# Describe the support.npz an evaluation read (source_info); never averaged as metrics.
+SOURCE_COLUMNS = ("source_command", "source_kernel", "source_support", "source_rho",
+                  "source_learn_labels", "source_seed")
 
 
 def _get(d: dict, path: Sequence[str]):
@@ -44,6 +51,63 @@ def _flatten(prefix: str, d: dict, out: dict) -> None:
             out[key] = v
 
 
+def _npz_rows(path: Path) -> Optional[int]:
+    """The leading dimension of images.npy (or x.npy) in an npz, read from the header only."""
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        member = next((m for m in ("images.npy", "x.npy") if m in names), None)
+        if member is None:
+            return None
+        with z.open(member) as fh:
+            version = np.lib.format.read_magic(fh)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape = read(fh)[0]
+    return int(shape[0]) if shape else None
+
+
+def source_info(source: str, run_dir: Path) -> dict:
+    """source_* columns for an evaluation of the support file `source`, {} if unknown.
+
+    The producing run is the npz's parent directory: its run.json config gives the command,
+    the training kernel name (e.g. fc1, conv3, family_fc_conv), support size, rho,
+    learn_labels and seed. Without that run.json, the npz's own meta (written by distill /
+    label-solve) and the images' leading dimension are used. A relative path is tried as given
+    (relative to the working directory, as the CLI read it), then relative to the run dir.
+    """
+    path = Path(source)
+    if not path.is_file() and not path.is_absolute():
+        path = run_dir / source
+    if not path.is_file():
+        return {}
+    info: dict = {}
+    parent = path.parent / "run.json"
+    try:
+        if parent.is_file():
+            run = json.loads(parent.read_text())
+            cfg = run.get("config") or {}
+            info = {"source_command": run.get("command"),
+                    "source_kernel": _get(cfg, ("kernel", "name")),
+                    "source_support": cfg.get("support"), "source_rho": cfg.get("rho"),
+                    "source_learn_labels": cfg.get("learn_labels"),
+                    "source_seed": cfg.get("seed")}
+        if info.get("source_kernel") is None or info.get("source_support") is None:
+            with np.load(path, allow_pickle=False) as f:
+                meta = json.loads(str(f["meta"])) if "meta" in f.files else {}
+            kernel = meta.get("kernel")
+            meta_info = {"source_command": meta.get("command"),
+                         "source_kernel": kernel.get("name") if isinstance(kernel, dict)
+                         else kernel, "source_support": _npz_rows(path),
+                         "source_rho": meta.get("rho"),
+                         "source_learn_labels": meta.get("learn_labels"),
+                         "source_seed": meta.get("seed")}
+            info = {k: info.get(k) if info.get(k) is not None else v
+                    for k, v in meta_info.items()}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return {}
+    return {k: v for k, v in info.items() if v is not None}
+
+
 def run_row(run_json: Path) -> dict:
     """One row describing a run directory (config columns + metrics + status)."""
     folder = run_json.parent
@@ -61,6 +125,10 @@ def run_row(run_json: Path) -> dict:
     for key in SCALARS:
         if key in cfg and not isinstance(cfg[key], (dict, list)):
             row[key] = cfg[key]
+    for key in ("source", "data"):  # eval-krr source= / eval-nn data= a support file
+        value = cfg.get(key)
+        if isinstance(value, str) and value.endswith(".npz"):
+            row.update(source_info(value, folder))
     cfg_flat: dict = {}
     _flatten("config.", cfg, cfg_flat)
     row.update(cfg_flat)
@@ -88,14 +156,31 @@ def collect_runs(roots: Iterable[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     df = pd.DataFrame(rows)
     if df.empty:
         return df, df
+    df = with_accuracy(df)
     done = df["status"] == "done"
     return df[done].reset_index(drop=True), df[~done].reset_index(drop=True)
+
+
+ACCURACY_METRICS = ("test_accuracy", "test_accuracy_mean", "accuracy_mean")
+
+
+def with_accuracy(df: pd.DataFrame) -> pd.DataFrame:
+    """Adds `accuracy`: the run's test accuracy whatever its command calls it (distill and
+    label-solve: test_accuracy, eval-nn: test_accuracy_mean, eval-krr: accuracy_mean), so one
+    report can compare runs of different commands (values=accuracy)."""
+    cols = [c for c in ACCURACY_METRICS if c in df.columns]
+    if not cols or "accuracy" in df.columns:
+        return df
+    acc = df[cols[0]].astype(float)
+    for c in cols[1:]:
+        acc = acc.fillna(df[c].astype(float))
+    return df.assign(accuracy=acc)
 
 
 def metric_columns(df: pd.DataFrame, exclude: Iterable[str] = ()) -> list[str]:
     skip = set(exclude) | {"seconds"}
     return [c for c in df.columns if not c.startswith("config.") and c not in skip
-            and c not in CONFIG_COLUMNS and c not in SCALARS
+            and c != "accuracy" and c not in CONFIG_COLUMNS and c not in SCALARS and c not in SOURCE_COLUMNS
             and pd.api.types.is_numeric_dtype(df[c])
             and c not in ("run_dir", "command", "status", "reason")]
 
