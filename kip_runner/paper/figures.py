@@ -15,6 +15,7 @@ tests can read back what was drawn) and a `figure_*` wrapper that writes <stem>.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import NamedTuple, Optional, Sequence
 
@@ -63,6 +64,16 @@ def _save_and_close(fig, stem: Path) -> list[Path]:
         _pyplot().close(fig)
 
 
+def _caption(fig, caption: str, fontsize: int = 7) -> None:
+    """The caption as a suptitle wrapped to the figure's width (long captions are the norm:
+    they state dataset, scale cuts, seeds, test-set size and date), then tight_layout."""
+    width_in = fig.get_size_inches()[0]
+    chars = max(40, int(width_in * 72 / (0.55 * fontsize)))  # ~0.55 em per character
+    text = "\n".join(textwrap.fill(part, chars) for part in caption.split("\n"))
+    fig.suptitle(text, fontsize=fontsize)
+    fig.tight_layout()  # makes room for the suptitle
+
+
 def _std0(a) -> float:
     """Population std (ddof=0, as the report tables), 0 for a single value."""
     return float(np.std(np.asarray(a, float))) if len(a) else float("nan")
@@ -90,8 +101,7 @@ def figure_2(done: pd.DataFrame, stem: Path, caption: str) -> list[Path]:
         ax.set_title(f"LS, {kernel}, {dataset}", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(caption, fontsize=7)
-    fig.tight_layout()
+    _caption(fig, caption)
     return _save_and_close(fig, stem)
 
 
@@ -210,8 +220,7 @@ def draw_a1(frame: pd.DataFrame, caption: str):
                      "evaluation kernels", fontsize=9)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(caption, fontsize=7)
-    fig.tight_layout()
+    _caption(fig, caption)
     return fig
 
 
@@ -271,8 +280,7 @@ def draw_a3(frame: pd.DataFrame, caption: str):
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle(caption, fontsize=7)
-    fig.tight_layout()
+    _caption(fig, caption)
     return fig
 
 
@@ -386,8 +394,7 @@ def draw_support_grid(images: np.ndarray, labels: np.ndarray, title: str, captio
                     ax.set_title(f"class {classes[col[0]]}", fontsize=7)
             else:
                 ax.set_visible(False)
-    fig.suptitle(title + (f"\n{caption}" if caption else ""), fontsize=8)
-    fig.tight_layout()
+    _caption(fig, title + (f"\n{caption}" if caption else ""), fontsize=8)
     return fig
 
 
