@@ -114,3 +114,22 @@ def test_paper_table_1_maps_runs_to_methods(tmp_path):
     assert rep.loc[("KRR FC1, KIP", 10), "delta"] == pytest.approx(89.3 - 89.30)
     assert rep.loc[("KRR FC1, KIP (a+l)", 10), "delta"] == pytest.approx(85.0 - 85.46)
     assert rep.loc[("KRR FC1, LS", 100), "paper"] == "87.20±0.71"
+
+
+@pytest.mark.parametrize("dataset,table,label", [
+    ("mnist", "table-1", "NN FC1, KIP (FC1 kernel)"), ("cifar10", "table-2", "NN FC1, KIP")])
+def test_paper_nn_row_of_a_distilled_support(tmp_path, dataset, table, label):
+    """eval-nn on a distill run's support.npz is the "NN FC1, KIP" row, named as each table
+    names it (Table 1 adds the training kernel)."""
+    cfg = {"dataset": {"name": dataset}, "kernel": {"name": "fc1", "kind": "ntk"},
+           "support": 10}
+    kip = fake_run(tmp_path, "kip", "distill", cfg, metrics={"test_accuracy": 0.9})
+    (kip / "support.npz").write_bytes(b"")  # exists; source_info reads the run.json
+    fake_run(tmp_path, "nn", "eval-nn",
+             {"dataset": {"name": dataset}, "net": {"name": "fc1"}, "support": 1000,
+              "data": str(kip / "support.npz")},
+             metrics={"test_accuracy_mean": 0.80})
+    assert main([str(tmp_path), f"paper={table}", f"out={tmp_path / 'rep'}"]) == 0
+    rep = pd.read_csv(tmp_path / "rep" / "report.csv").set_index(["method", "support"])
+    assert rep.loc[(label, 10), "n"] == 1
+    assert rep.loc[(label, 10), "ours"] == "80.00±0.00"

@@ -34,7 +34,8 @@ def method_of_run(row: dict) -> Optional[str]:
     """The Table 1/2 method label a run directory reproduces, or None.
 
     distill -> "KRR <K>, KIP" (+ " (a+l)" with augment and learn_labels); label-solve ->
-    "KRR <K>[ NNGP], LS" (+ " + ZCA"); eval-nn on a distilled support -> "NN FC1, KIP".
+    "KRR <K>[ NNGP], LS" (+ " + ZCA"); eval-nn on a distilled support -> "NN FC1, KIP (<K>
+    kernel)" (K: the support's training kernel; see match_method).
     """
     command, kernel = row.get("command"), row.get("kernel")
     if command == "distill" and kernel in KERNEL_LABEL:
@@ -47,5 +48,15 @@ def method_of_run(row: dict) -> Optional[str]:
         return f"KRR {KERNEL_LABEL[kernel]}{nngp}, LS{zca}"
     if command == "eval-nn" and row.get("net") == "fc1" and str(row.get("data", "")).endswith(
             ".npz"):
-        return "NN FC1, KIP"
+        source = KERNEL_LABEL.get(str(row.get("source_kernel")))
+        return f"NN FC1, KIP ({source} kernel)" if source else "NN FC1, KIP"
     return None
+
+
+def match_method(method: str, methods) -> str:
+    """`method` as the published table names it: Table 1 says "NN FC1, KIP (FC1 kernel)",
+    Table 2 "NN FC1, KIP"; a label with a kernel note falls back to the one without."""
+    if method in methods or " (" not in method or not method.endswith(" kernel)"):
+        return method
+    bare = method[:method.rindex(" (")]
+    return bare if bare in methods else method

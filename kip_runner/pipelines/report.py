@@ -145,11 +145,16 @@ def paper_comparison(paths: list[Path], table: str) -> pd.DataFrame:
         records = []
         for r in rows:
             method = paper.method_of_run(r)
-            acc = r.get("test_accuracy", r.get("test_accuracy_mean"))
+            acc = r.get("accuracy")  # tables.with_accuracy: whatever the command calls it
+            # an evaluation of a support.npz counts at the support's size, not its config's
+            support = r.get("source_support")
+            support = r["support"] if support is None or pd.isna(support) else support
             if method is not None and acc is not None and pd.notna(acc):
-                records.append({"method": method, "support": int(r["support"]),
+                records.append({"method": method, "support": int(support),
                                 "accuracy": float(acc)})
         df = pd.DataFrame(records, columns=["method", "support", "accuracy"])
+        methods = set(paper.published(table).method)
+        df["method"] = [paper.match_method(m, methods) for m in df["method"]]
         ours = df.groupby(["method", "support"])["accuracy"].agg(
             ours_mean="mean", ours_std=lambda a: float(a.std(ddof=0)), n="count").reset_index()
         return _with_paper(ours, table, ["method", "support"])
