@@ -106,13 +106,16 @@ def main() -> int:
         cmd = [sys.executable, __file__, "--one", name] + (
             ["--steps", str(args.steps)] if args.steps else []) + (
             ["--nt-kernel"] if args.nt_kernel else [])
+        # as kipctl runs it: one OpenBLAS thread unless set (kip_runner/__init__.py)
+        blas = os.environ.get("OPENBLAS_NUM_THREADS", "1")
         out = subprocess.run(cmd, capture_output=True, text=True,
-                             env=dict(os.environ, PYTHONPATH=str(REPO)))
+                             env=dict(os.environ, PYTHONPATH=str(REPO),
+                                      OPENBLAS_NUM_THREADS=blas))
         if out.returncode != 0:
             print(out.stderr[-3000:], file=sys.stderr)
             return 1
         row = json.loads(out.stdout.strip().splitlines()[-1])
-        row.update(load_before=before, load_after=load())
+        row.update(load_before=before, load_after=load(), openblas_threads=blas)
         rows.append(row)
         print(json.dumps(row), flush=True)
     out = Path(args.out)

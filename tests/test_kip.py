@@ -231,3 +231,54 @@ def test_float32_angle_is_accurate_and_has_the_exact_derivative():
     dy = np.asarray(jax.grad(lambda a: jnp.sum(kip._angle(a, jnp.asarray(x[4:]))))(
         jnp.asarray(y[4:])))
     np.testing.assert_allclose(dy, x[4:] / (x[4:] ** 2 + y[4:] ** 2), rtol=1e-5)
+
+
+def _plain_gram_loss(gram, xs, ys, xt, yt, reg):
+    """The loss with reverse-mode autodiff throughout (no custom VJPs): the reference."""
+    xs, xt = xs.reshape(xs.shape[0], -1), xt.reshape(xt.shape[0], -1)
+    ns, nt = jnp.sum(xs * xs, -1), jnp.sum(xt * xt, -1)
+    k_ss, k_ts = gram(xs @ xs.T, ns, ns), gram(xt @ xs.T, nt, ns)
+    k_ss = 0.5 * (k_ss + k_ss.T)
+    k_reg = k_ss + reg * jnp.trace(k_ss) / k_ss.shape[0] * jnp.eye(k_ss.shape[0])
+    pred = k_ts @ jnp.linalg.solve(k_reg, ys)
+    return 0.5 * jnp.mean(jnp.sum((yt - pred) ** 2, -1))
+
+
+@pytest.mark.parametrize("arch,depth,kind", [("fc", 1, "ntk"), ("fc", 3, "ntk"),
+                                             ("fc", 2, "nngp"), ("rbf", 1, "ntk"),
+                                             ("linear", 1, "ntk")])
+def test_gram_loss_gradient_matches_plain_autodiff(arch, depth, kind):
+    # target_gram_block's and solve_sym_pd's hand-written VJPs against autodiff, float64,
+    # with and without precomputed target norms. A large ridge keeps K_ss well conditioned
+    # (LU and Cholesky solves then agree), and the 1/sqrt(c1 c2 - nngp^2) factors of the FC
+    # derivatives amplify rounding-order differences to ~1e-9 relative.
+    d = _data(16)
+    xs, ys, xt, yt = d.x[:5], d.y[:5], d.x[5:], d.y[5:]
+    gram = kip.gram_kernel(arch, depth, kind, "ntk", 16)
+    ref_val, ref = jax.value_and_grad(_plain_gram_loss, argnums=(1, 2))(gram, xs, ys, xt, yt,
+                                                                       0.1)
+    nt = jnp.sum(xt.reshape(11, -1) ** 2, -1)
+    for norms in (None, nt):
+        fn = jax.jit(jax.value_and_grad(lambda a, b: kip.gram_kip_loss(gram, a, b, xt, yt, 0.1,
+                                                                         norms)[0], (0, 1)))
+        val, got = fn(xs, ys)
+        assert np.isclose(float(val), float(ref_val), rtol=1e-10)
+        for g, r in zip(got, ref):
+            scale = float(jnp.max(jnp.abs(r)))
+            np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-6,
+                                       atol=1e-8 * scale)
+
+
+def test_solve_sym_pd_vjp_matches_autodiff_of_solve():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(6, 6))
+    k = jnp.asarray(a @ a.T + 0.5 * np.eye(6))  # [6, 6] symmetric PD
+    y, w = jnp.asarray(rng.normal(size=(6, 3))), jnp.asarray(rng.normal(size=(6, 3)))
+
+    def loss(solve, k, y):
+        k = 0.5 * (k + k.T)  # callers symmetrise, so the cotangent is projected the same way
+        return jnp.sum(w * solve(k, y) ** 2)
+    got = jax.grad(loss, (1, 2))(kip.solve_sym_pd, k, y)
+    ref = jax.grad(loss, (1, 2))(jnp.linalg.solve, k, y)
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-9, atol=1e-12)

@@ -4,9 +4,10 @@ predictor fits a class-balanced target batch sampled from the training set each 
     L(X_s, y_s) = 1/2 ||y_t - K_ts (K_ss + reg tr(K_ss)/n_s I)^-1 y_s||^2  (mean over targets)
 
 `make_kip_step` returns one jitted `step(state, loop_key) -> (state, metrics)` per kernel:
-it derives the step key as fold_in(loop_key, state.step) (so a resumed run replays the same
-randomness), samples the target batch on device (core.sampling.class_balanced_indices),
-optionally augments it (core.augment), and applies Adam chained with core.corrupt.freeze (the
+it samples the target batch on device as a pure function of (loop_key, state.step)
+(core.sampling.epoch_balanced_indices: class-balanced, epoch-wise without replacement), so a
+resumed run replays the same batches, optionally augments it (core.augment, key
+fold_in(loop_key, state.step)), and applies Adam chained with core.corrupt.freeze (the
 KIP_rho mask; with learn_labels=False the labels are "frozen" the same way). The support batch
 is the whole support set. Static choices (kernel, augmentation, batch size) are closed over;
 the training data are passed as device arrays, never baked into the compiled step.
@@ -18,14 +19,19 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 import optax
 from jax.typing import ArrayLike
 
 from kip_runner.core import krr
 from kip_runner.core.augment import AugmentArgs, augment
 from kip_runner.core.corrupt import freeze
-from kip_runner.core.sampling import class_balanced_indices
+from kip_runner.core.sampling import ClassIndex, class_index, epoch_balanced_indices
 from kip_runner.core.types import Array, KernelFn, PRNGKey
+
+
+# fold_in index of the target-batch stream; step keys use fold_in(loop_key, step < 2^31)
+BATCH_STREAM = 2**32 - 1
 
 
 class KipState(NamedTuple):
@@ -43,14 +49,20 @@ class TargetData(NamedTuple):
     y: Array  # [N, C] centred one-hot
     labels: Array  # [N] int32 classes
     sq_norms: Optional[Array] = None  # [N] |x|^2, precomputed for dot-product kernels
+    classes: Optional[ClassIndex] = None  # examples grouped by class, for the sampler
 
 
 def target_data(x: ArrayLike, y: ArrayLike, labels: ArrayLike, dtype=None) -> TargetData:
-    """Device arrays of the training set with precomputed squared norms."""
+    """Device arrays of the training set with precomputed squared norms and class index.
+
+    x [N,H,W,C], y [N,C], labels [N] int.
+    """
     x = jnp.asarray(x, dtype)
+    y = jnp.asarray(y, x.dtype)  # [N, C]
+    labels = jnp.asarray(labels, jnp.int32)  # [N]
     flat = x.reshape(x.shape[0], -1)  # [N, d]
-    return TargetData(x, jnp.asarray(y, x.dtype), jnp.asarray(labels, jnp.int32),
-                      jnp.sum(flat * flat, -1))  # [N]
+    return TargetData(x, y, labels, jnp.sum(flat * flat, -1),  # [N]
+                      class_index(labels, y.shape[1]))
 
 
 # ---- dot-product kernels: k(x1, x2) = f(x1.x2, |x1|^2, |x2|^2) -------------------------------
@@ -153,27 +165,97 @@ def kip_loss(kernel_fn: KernelFn, x_support: ArrayLike, y_support: ArrayLike,
     return krr_loss(k_ss, k_ts, y_support, y_target, reg)
 
 
+def target_gram_block(gram_fn: GramKernel) -> Callable[[Array, Array, Array], Array]:
+    """k_ts(x_t [n_t, d], x_s [n_s, d], sq_norms_t [n_t]) -> [n_t, n_s], differentiable in
+    x_s only (the targets are data), with a hand-written VJP.
+
+    The forward pass computes k_ts and its elementwise partials dk/dgram and dk/d|x_s|^2 by
+    forward mode (each entry of k_ts depends on one gram entry and one support norm), and
+    the backward pass is one elementwise pass plus the single matmul
+    x_s_bar = (k_bar * dk/dgram)^T x_t + 2 (sum_t k_bar * dk/d|x_s|^2) x_s.
+    Reverse-mode through gram_fn instead stored and re-read ~10 [n_t, n_s] intermediates
+    (sqrt, angle, their custom JVPs) in separate XLA:CPU loops.
+    """
+
+    def value_and_partials(xt: Array, xs: Array, nt: Array):
+        ns = jnp.sum(xs * xs, -1)  # [n_s]
+        g = xt @ xs.T  # [n_t, n_s]
+        f = lambda g_, ns_: gram_fn(g_, nt, ns_)  # noqa: E731
+        k, dk_dg = jax.jvp(f, (g, ns), (jnp.ones_like(g), jnp.zeros_like(ns)))  # [n_t, n_s]
+        _, dk_dns = jax.jvp(f, (g, ns), (jnp.zeros_like(g), jnp.ones_like(ns)))  # [n_t, n_s]
+        return k, dk_dg, dk_dns
+
+    @jax.custom_vjp
+    def block(xt: Array, xs: Array, nt: Array) -> Array:
+        return gram_fn(xt @ xs.T, nt, jnp.sum(xs * xs, -1))  # [n_t, n_s]
+
+    def fwd(xt, xs, nt):
+        k, dk_dg, dk_dns = value_and_partials(xt, xs, nt)
+        return k, (xt, xs, nt, dk_dg, dk_dns)
+
+    def bwd(res, k_bar):
+        xt, xs, nt, dk_dg, dk_dns = res
+        g_bar = k_bar * dk_dg  # [n_t, n_s]
+        ns_bar = jnp.sum(k_bar * dk_dns, 0)  # [n_s]
+        xs_bar = g_bar.T @ xt + 2.0 * ns_bar[:, None] * xs  # [n_s, d]
+        return jnp.zeros_like(xt), xs_bar, jnp.zeros_like(nt)  # unused zeros: DCE'd by XLA
+
+    block.defvjp(fwd, bwd)
+    return block
+
+
 def gram_kip_loss(gram_fn: GramKernel, x_support: ArrayLike, y_support: ArrayLike,
                   x_target: ArrayLike, y_target: ArrayLike, reg: float,
                   target_sq_norms: Optional[ArrayLike] = None) -> tuple[Array, Array]:
     """kip_loss for a dot-product kernel: only x_t.x_s^T [n_t, n_s] touches the targets.
 
     target_sq_norms [n_t] may be given (precomputed); otherwise computed from x_target.
+    Differentiable in the support (x_support, y_support) only: the targets are data.
     """
     xs = jnp.reshape(x_support, (x_support.shape[0], -1))  # [n_s, d]
-    xt = jnp.reshape(x_target, (x_target.shape[0], -1))  # [n_t, d]
+    xt = jax.lax.stop_gradient(jnp.reshape(x_target, (x_target.shape[0], -1)))  # [n_t, d]
     ns = jnp.sum(xs * xs, -1)  # [n_s]
     nt = jnp.sum(xt * xt, -1) if target_sq_norms is None else target_sq_norms  # [n_t]
+    nt = jax.lax.stop_gradient(nt)
     k_ss = gram_fn(xs @ xs.T, ns, ns)  # [n_s, n_s]
-    k_ts = gram_fn(xt @ xs.T, nt, ns)  # [n_t, n_s]
+    k_ts = target_gram_block(gram_fn)(xt, xs, nt)  # [n_t, n_s]
     return krr_loss(k_ss, k_ts, y_support, y_target, reg)
+
+
+@jax.custom_vjp
+def solve_sym_pd(k_reg: Array, y: Array) -> Array:
+    """(K_reg)^-1 y for a symmetric positive definite k_reg [n, n], y [n, C] -> [n, C].
+
+    krr.solve_pd (Cholesky) with a hand-written VJP: with alpha = K^-1 y and cotangent g,
+    y_bar = K^-1 g (K symmetric) and K_bar = -y_bar alpha^T. The backward pass thus reuses
+    the factor for two [n, C] triangular solves; JAX's Cholesky VJP instead solves with
+    [n, n] right-hand sides, which LAPACK (OpenBLAS) threads, and on 2 busy cores those two
+    solves took 14 ms of the FC1-100 step (0.1 ms single-threaded). NaN on failure, as
+    krr.solve_pd.
+    """
+    return krr.solve_pd(k_reg, y)
+
+
+def _solve_sym_pd_fwd(k_reg, y):
+    chol, _ = jsl.cho_factor(k_reg, lower=True)  # [n, n]
+    alpha = jsl.cho_solve((chol, True), y)  # [n, C]
+    return alpha, (chol, alpha)
+
+
+def _solve_sym_pd_bwd(res, g):
+    chol, alpha = res
+    y_bar = jsl.cho_solve((chol, True), g)  # [n, C]
+    return -y_bar @ alpha.T, y_bar  # [n, n], [n, C]
+
+
+solve_sym_pd.defvjp(_solve_sym_pd_fwd, _solve_sym_pd_bwd)
 
 
 def krr_loss(k_ss: Array, k_ts: Array, y_support: ArrayLike, y_target: ArrayLike,
              reg: float) -> tuple[Array, Array]:
     """(loss [], accuracy []) from the kernel blocks k_ss [n_s, n_s], k_ts [n_t, n_s]."""
     k_ss = 0.5 * (k_ss + k_ss.T)  # exact symmetry keeps the float32 Cholesky well posed
-    alpha = krr.solve_pd(krr.regularize(k_ss, reg), y_support)  # [n_s, C]
+    alpha = solve_sym_pd(krr.regularize(k_ss, reg), jnp.asarray(y_support))  # [n_s, C]
     pred = k_ts @ alpha  # [n_t, C]
     loss = 0.5 * jnp.mean(jnp.sum((y_target - pred) ** 2, -1))
     return loss, krr.accuracy(pred, y_target)
@@ -224,7 +306,9 @@ def make_kip_step(kernel_fn: KernelFn, tx: optax.GradientTransformation, *, reg:
 
     Returns:
       step(state, loop_key, data) -> (state, {"loss", "acc"}); jitted once, state donated.
-      The step key is fold_in(loop_key, state.step).
+      The target batch is epoch_balanced_indices(fold_in(loop_key, 2^32 - 1), state.step):
+      a stream no step key fold_in(loop_key, step) can collide with (steps are int32); the
+      augmentation key is split(fold_in(loop_key, state.step))[1].
     """
 
     def loss_fn(params: dict, x_t: Array, y_t: Array, n_t: Optional[Array]):
@@ -233,9 +317,11 @@ def make_kip_step(kernel_fn: KernelFn, tx: optax.GradientTransformation, *, reg:
         return kip_loss(kernel_fn, params["x"], params["y"], x_t, y_t, reg)
 
     def step(state: KipState, loop_key: PRNGKey, data: TargetData):
-        key = jax.random.fold_in(loop_key, state.step)
-        k_target, k_augment = jax.random.split(key)
-        idx = class_balanced_indices(k_target, data.labels, target_batch, n_classes)  # [n_t]
+        _, k_augment = jax.random.split(jax.random.fold_in(loop_key, state.step))
+        classes = data.classes if data.classes is not None else class_index(data.labels,
+                                                                             n_classes)
+        idx = epoch_balanced_indices(jax.random.fold_in(loop_key, BATCH_STREAM), state.step,
+                                     classes, target_batch, n_classes)  # [n_t]
         x_t, y_t = data.x[idx], data.y[idx]  # [n_t, H, W, C], [n_t, C]
         n_t = None if data.sq_norms is None else data.sq_norms[idx]  # [n_t]
         # Materialise the gathered batch once: otherwise XLA:CPU may fuse the gather into both
