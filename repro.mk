@@ -328,8 +328,12 @@ _figure-2:
 # =============================================================================================
 # Figure A1: KIP on one kernel or the family, evaluated over FC1-3/Conv1-3 NTK and NNGP.
 # =============================================================================================
-FA1_TRAIN := fc1 fc2 fc3 conv1 conv2 conv3 family_fc_conv
-FA1_EVAL := fc1,fc2,fc3,conv1,conv2,conv3
+FA1_TRAIN_smoke := fc1 conv1 family_fc_conv
+FA1_TRAIN_cpu := fc1 fc2 fc3 conv1 conv2 conv3 family_fc_conv
+FA1_TRAIN_paper := $(FA1_TRAIN_cpu)
+FA1_EVAL_smoke := fc1,conv1
+FA1_EVAL_cpu := fc1,fc2,fc3,conv1,conv2,conv3
+FA1_EVAL_paper := $(FA1_EVAL_cpu)
 FA1_SUPPORT_smoke := 10
 FA1_SUPPORT_cpu := 10,100
 FA1_SUPPORT_paper := 10,100,500
@@ -339,18 +343,18 @@ FA1_KIP_paper := steps=5000 target_batch=1000 eval_every=0
 FA1_NTEST_smoke := dataset.n_test=200
 FA1_NTEST_cpu := dataset.n_test=1000
 FA1_NTEST_paper :=
-FA1_NOTE_smoke := 10 images, 2 KIP steps with 100 targets, first 200 test images
+FA1_NOTE_smoke := trained on FC1 / Conv1 / the family, evaluated over FC1 and Conv1 NTK+NNGP only; 10 images, 2 KIP steps with 100 targets, first 200 test images
 FA1_NOTE_cpu := 10 and 100 images, 100 KIP steps with 1000 targets, first 1000 test images
 FA1_NOTE_paper := paper protocol, target batch 1000 (transfer), full test set
 
 _figure-a1:
-	$(KIPCTL) distill -m dataset=mnist kernel=$(subst $() ,$(comma),$(FA1_TRAIN)) \
+	$(KIPCTL) distill -m dataset=mnist kernel=$(subst $() ,$(comma),$(FA1_TRAIN_$(SCALE))) \
 	    support=$(FA1_SUPPORT_$(SCALE)) $(FA1_KIP_$(SCALE)) $(FA1_NTEST_$(SCALE)) \
 	    hydra.sweep.dir=$(REPRO)/figure-a1/kip $(SUB_KIP) $(LAUNCH)
 	for n in $(call split_commas,$(FA1_SUPPORT_$(SCALE))); do \
-	  for k in $(FA1_TRAIN) natural; do \
+	  for k in $(FA1_TRAIN_$(SCALE)) natural; do \
 	    if [ $$k = natural ]; then src=natural; else src=$(REPRO)/figure-a1/kip/$$k-n$$n-s0/support.npz; fi; \
-	    $(KIPCTL) eval-krr -m dataset=mnist source=$$src support=$$n kernel=$(FA1_EVAL) \
+	    $(KIPCTL) eval-krr -m dataset=mnist source=$$src support=$$n kernel=$(FA1_EVAL_$(SCALE)) \
 	        kernel.kind=ntk,nngp $(FA1_NTEST_$(SCALE)) \
 	        hydra.sweep.dir=$(REPRO)/figure-a1/eval/$$k-n$$n $(SUB_EVAL) $(LAUNCH) || exit 1; \
 	  done; done

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +26,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from kip_runner.config.schema import DistillConfig, KernelConfig
 from kip_runner.core import kip
 from kip_runner.core.augment import AugmentArgs
+from kip_runner.core.types import PRNGKey
 from kip_runner.core.corrupt import corrupt
 from kip_runner.core.kernels import make_kernel_fn
 from kip_runner.core.sampling import sample_indices
@@ -118,6 +119,21 @@ def _check_inputs(cfg: DistillConfig, ds: Dataset) -> None:
         require_balanced(ds, cfg.support)
 
 
+class RunKeys(NamedTuple):
+    """The PRNG streams of a distill run, all from its seed."""
+
+    init: PRNGKey  # the support's initial subset (init=image) or noise
+    loop: PRNGKey  # target batches, augmentation, kernel-family choice per step
+    corrupt: PRNGKey  # KIP_rho: which coordinates are corrupted, and their noise
+    kernel: PRNGKey  # kernel-family member sampling
+
+
+def run_keys(seed: int) -> RunKeys:
+    """run_keys(seed): how `run` splits its seed (report's image figures redraw the natural
+    images a run started from with the same keys)."""
+    return RunKeys(*jax.random.split(jax.random.PRNGKey(seed), 4))
+
+
 def run(cfg: DistillConfig, rundir: RunDir) -> dict:
     dtype = np.float64 if cfg.x64 else np.float32  # explicit, never from the global flag
     ds = dataset_from_config(cfg.dataset)
@@ -125,8 +141,7 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
     members: list[KernelConfig] = cfg.kernel.member_configs()
     eval_kernel = Kernel(cfg.eval_kernel if cfg.eval_kernel is not None else members[0])
     lr = cfg.learning_rate()
-    init_key, loop_key, corrupt_key, kernel_key = jax.random.split(jax.random.PRNGKey(cfg.seed),
-                                                                   4)
+    init_key, loop_key, corrupt_key, kernel_key = run_keys(cfg.seed)
     # Initial support, corrupted coordinates and the optimiser (Adam -> freeze mask).
     x0, y0 = init_support(init_key, ds, cfg, dtype)  # [n_s,H,W,C], [n_s,C]
     corrupted = np.zeros(x0.shape, bool)  # [n_s,H,W,C]

@@ -231,12 +231,11 @@ def natural_counterpart(cfg: dict, cache: Optional[dict] = None
     pipelines.distill.run draws its init=image support (for init=noise: the subset it would
     have drawn). Returns (x [n,H,W,C] preprocessed, classes [n]) or None when the dataset
     cannot be loaded here (logged)."""
-    import jax  # noqa: PLC0415 (heavy: only for the image figures)
     from jax.experimental import enable_x64  # noqa: PLC0415
 
     from kip_runner.core.corrupt import corrupt  # noqa: PLC0415
     from kip_runner.pipelines.common import dataset_from_config  # noqa: PLC0415
-    from kip_runner.pipelines.distill import init_support  # noqa: PLC0415
+    from kip_runner.pipelines.distill import init_support, run_keys  # noqa: PLC0415
 
     try:
         dcfg = _distill_config(cfg)
@@ -260,10 +259,10 @@ def natural_counterpart(cfg: dict, cache: Optional[dict] = None
             if key not in cache:
                 cache[key] = dataset_from_config(data)
             ds = cache[key]
-            init_key, _, corrupt_key, _ = jax.random.split(jax.random.PRNGKey(dcfg.seed), 4)
-            x0, y0 = init_support(init_key, ds, dataclasses.replace(dcfg, init="image"), dtype)
+            keys = run_keys(dcfg.seed)
+            x0, y0 = init_support(keys.init, ds, dataclasses.replace(dcfg, init="image"), dtype)
             if dcfg.rho > 0:
-                x0, _ = corrupt(corrupt_key, x0, dcfg.rho, dcfg.corruption)
+                x0, _ = corrupt(keys.corrupt, x0, dcfg.rho, dcfg.corruption)
             x0 = np.asarray(x0)  # [n_s,H,W,C]
     except KipctlError as e:
         log.warning("no natural panel for %s: %s", data.name, e)
