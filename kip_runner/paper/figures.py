@@ -429,6 +429,17 @@ def figure_support(images: np.ndarray, labels: np.ndarray, meta: dict, stem: Pat
     return _save_and_close(draw_support_grid(shown, labels, title, caption), stem)
 
 
+def plotted_frame(figure: str, done: pd.DataFrame,
+                  results: Optional[pd.DataFrame] = None) -> Optional[pd.DataFrame]:
+    """The numbers a figure plots, as the table to write next to it (None: no such table;
+    the report then writes its usual grouped table)."""
+    if figure == "figure-a1":
+        return a1_frame(done)
+    if figure == "figure-a3" and results is not None:
+        return a3_frame(results)
+    return None
+
+
 def make_figure(figure: str, done: pd.DataFrame, stem: Path, caption: str,
                 results: Optional[pd.DataFrame] = None,
                 panels: Optional[Sequence[ImagePanel]] = None) -> list[Path]:

@@ -371,6 +371,9 @@ def main(argv: list[str]) -> int:
             print(f"kipctl: error: {e}", file=sys.stderr)
             return 2
         print("written: " + ", ".join(map(str, written)))
+        if "by" not in opts and "values" not in opts:  # the plotted numbers, when they exist
+            plotted = figures.plotted_frame(figure, done, results)
+            grouped = grouped if plotted is None else plotted
     if "paper" in opts:
         caption += (f"; ours (mean±std, %) vs published {opts['paper']} (PAPER.md), "
                     "delta = ours - paper in points")
