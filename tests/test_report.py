@@ -133,3 +133,12 @@ def test_paper_nn_row_of_a_distilled_support(tmp_path, dataset, table, label):
     rep = pd.read_csv(tmp_path / "rep" / "report.csv").set_index(["method", "support"])
     assert rep.loc[(label, 10), "n"] == 1
     assert rep.loc[(label, 10), "ours"] == "80.00±0.00"
+
+
+def test_long_caption_is_an_option_not_a_path(tmp_path):
+    """A caption longer than a file name may be (255 bytes) is still caption=..."""
+    fake_run(tmp_path, "r", "eval-krr", {"kernel": {"name": "rbf"}, "support": 10},
+             metrics={"accuracy_mean": 0.5})
+    caption = "Table X (" + "a long caption; " * 40 + ")"
+    assert main([str(tmp_path), f"caption={caption}", f"out={tmp_path / 'rep'}"]) == 0
+    assert (tmp_path / "rep" / "report.md").read_text().splitlines()[0] == caption

@@ -62,11 +62,21 @@ DEFAULT_BY = ("command", "dataset", "kernel", "kind", "net", "source", "data", "
               "rho", "loss", "learn_labels", "augment")
 
 
+def _is_path(arg: str) -> bool:
+    try:
+        return Path(arg).exists()
+    except OSError:  # e.g. a name longer than the filesystem allows
+        return False
+
+
 def parse_args(argv: list[str]) -> tuple[list[Path], dict]:
     paths, opts = [], {}
     for arg in argv:
-        if "=" in arg and not Path(arg).exists():
-            key, value = arg.split("=", 1)
+        key = arg.split("=", 1)[0]
+        # key=value when key is an option (values may be long captions: no path lookup);
+        # a directory whose name has "=" in it (Hydra override dirs) is still a path
+        if "=" in arg and (key in KEYS or not _is_path(arg)):
+            value = arg.split("=", 1)[1]
             if key not in KEYS:
                 raise KipctlError(f"unknown report option '{key}'; options: "
                                   f"{', '.join(k + '=' for k in KEYS)}")
