@@ -410,8 +410,11 @@ _figure-a5:
 REPRODUCTION_ITEMS := table-1 table-a1 figure-2 table-a7 table-a8
 .PHONY: reproduction
 reproduction: install
-	mkdir -p results/repro
+	rm -rf results/repro && mkdir -p results/repro
 	for t in $(REPRODUCTION_ITEMS); do \
 	  for f in $(OUT)/tables/$$t-cpu.* $(OUT)/figures/$$t-cpu.*; do \
-	    [ -f "$$f" ] && cp "$$f" results/repro/ || true; done; done
+	    [ -f "$$f" ] && cp "$$f" results/repro/ || true; done; \
+	  [ -d $(OUT)/repro/cpu/$$t ] && $(KIPCTL) report $(OUT)/repro/cpu/$$t by=command \
+	    values=seconds format=csv out=results/repro name=$$t-cpu-seconds \
+	    caption="compute seconds of the runs of make $$t SCALE=cpu" > /dev/null || true; done
 	$(PY) tools/make_reproduction.py --src results/repro --out REPRODUCTION.md
