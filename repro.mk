@@ -265,6 +265,8 @@ _table-a6:
 
 # =============================================================================================
 # Tables A7-A10: FC1 network trained on natural vs KIP_rho (a) images, rho 0/0.5/0.75/0.9.
+# A7/A8 (and A9/A10) keep their cells in one shared directory: the KIP cells are identical
+# (only the networks' loss differs), so the second table trains no KIP again.
 # =============================================================================================
 A7_GRID_smoke := supports=[20] rhos=[0,0.9] distill.steps=5 distill.target_batch=200 nn.steps=20 nn.seeds=2 net.width=256
 A7_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=200 distill.target_batch=2000 nn.steps=500 nn.seeds=2 net.width=1024
@@ -283,7 +285,7 @@ A9_NOTE_paper := paper protocol, 5 inits
 define corruption_table
 	$(KIPCTL) corrupt-sweep dataset=$(2) kernel=fc1 data_types=[natural,kip] evaluators=[nn] \
 	    nn.loss=$(4) nn.lr=4e-4 nn.center=true $($(1)_GRID_$(SCALE)) $(NTEST_$(2)_$(SCALE)) \
-	    hydra.run.dir=$(REPRO)/$(3)
+	    cells_dir=$(REPRO)/cells-$(2)-fc1 hydra.run.dir=$(REPRO)/$(3)
 	$(KIPCTL) report $(REPRO)/$(3) paper=$(3) out=$(OUT)/tables name=$(3)-$(SCALE) \
 	    caption="$(5) ($(2), FC1 network, $(4), centred f - f0, noise corruption; SCALE=$(SCALE): $($(1)_NOTE_$(SCALE)); $(call TEST_NOTE,$(2)); $(TODAY))"
 endef

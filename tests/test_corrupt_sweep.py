@@ -100,3 +100,25 @@ def test_default_run_dir_is_a_function_of_the_overrides(kipctl, tmp_path):
     dirs = [next(line for line in o.stdout.splitlines() if "dir: outputs/corrupt-sweep/" in line)
             for o in (a, b, c)]
     assert dirs[0] == dirs[1] != dirs[2]
+
+
+def test_sweeps_sharing_cells_dir_share_identical_cells(kipctl, tmp_path):
+    """Two sweeps differing only in the evaluator's settings (as Tables A7 / A8 differ in the
+    loss) with one cells_dir: the second reuses the first's KIP cells (not re-trained) and
+    adds only its own evaluation cells; each sweep's results.csv has just its own rows."""
+    shared = tmp_path / "cells"
+    base = ["corrupt-sweep", "dataset=synthetic", "supports=[20]", "rhos=[0.5]",
+            "data_types=[kip]", "distill.steps=3", "distill.target_batch=100",
+            "evaluators=[krr]", f"cells_dir={shared}"]
+    first = kipctl(*base, "seeds=1", f"hydra.run.dir={tmp_path / 'a'}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    (kip_cell,) = [p.parent for p in shared.glob("kip-n20-rho0.5-*/support.npz")]
+    before = (kip_cell / "support.npz").stat().st_mtime_ns
+    second = kipctl(*base, "eval_kernel=rbf", f"hydra.run.dir={tmp_path / 'b'}")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert (kip_cell / "support.npz").stat().st_mtime_ns == before  # not re-trained
+    assert "kip n=20 rho=0.5 distill: skipped" in second.stderr + second.stdout
+    assert len(list(shared.glob("*/run.json"))) == 3  # 1 distill + 2 krr evaluations
+    for sweep in ("a", "b"):
+        assert len(pd.read_csv(tmp_path / sweep / "results.csv")) == 1
+        assert not (tmp_path / sweep / "cells").exists()

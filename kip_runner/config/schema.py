@@ -382,6 +382,7 @@ class CorruptSweepConfig(CommonConfig):
     net: NetConfig = field(default_factory=NetConfig)  # the nn evaluator's network
     seeds: int = 1  # natural-data KRR resamplings per cell
     corruption: str = "noise"  # noise | zero, for natural and KIP_rho data alike
+    cells_dir: Optional[str] = None  # child runs' directory; None: <run dir>/cells (shareable)
     distill: SweepDistillOptions = field(default_factory=SweepDistillOptions)
     nn: SweepNnOptions = field(default_factory=SweepNnOptions)
 

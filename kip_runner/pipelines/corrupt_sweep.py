@@ -10,7 +10,10 @@ pipelines in-process. Every cell is a child run directory (the run-dir contract)
     cells/natural-n100-rho0.9-nn-<fp>/   eval-nn of a corrupted natural subset
 
 Re-running the same command skips the cells that are done, and an interrupted distill cell
-resumes from its last checkpoint. Outputs: results.csv (long form, one row per evaluation),
+resumes from its last checkpoint. `cells_dir=<dir>` keeps the cells in a directory shared by
+several sweeps: a cell whose resolved config another sweep already ran there (same name, same
+fingerprint) is skipped, e.g. Tables A7 and A8 share their KIP cells and differ only in the
+networks' loss. Outputs: results.csv (long form, one row per evaluation),
 table.{md,csv,tex} (rows data x support x evaluator, columns rho, mean±std %), rho_curve.png
 and summary.json metrics (n_cells, n_done, mean accuracy per data/support/rho/evaluator).
 """
@@ -66,13 +69,19 @@ class Cell:
         return f"{self.data} n={self.support} rho={self.rho:g} {self.kind}"
 
 
-def _cell_path(root: Path, stem: str, kind: str, config) -> Path:
+def _cell_path(directory: Path, stem: str, kind: str, config) -> Path:
     fp = config_fingerprint(MODULES[kind], config_dict(config))[:8]
-    return root / "cells" / f"{stem}-{fp}"
+    return directory / f"{stem}-{fp}"
+
+
+def cells_dir(cfg: CorruptSweepConfig, root: Path) -> Path:
+    """Where the child runs live: <run dir>/cells, or cfg.cells_dir (shared between sweeps)."""
+    return Path(cfg.cells_dir) if cfg.cells_dir else root / "cells"
 
 
 def plan(cfg: CorruptSweepConfig, root: Path) -> list[Cell]:
     """Every child run of the grid, distill cells before the evaluations that need them."""
+    root = cells_dir(cfg, root)
     cells: list[Cell] = []
     for support in cfg.supports:
         for rho in cfg.rhos:
@@ -202,7 +211,7 @@ def run(cfg: CorruptSweepConfig, rundir: RunDir) -> dict:
     cells = plan(cfg, rundir.path)
     evals = [c for c in cells if c.kind != "distill"]
     log.info("corrupt-sweep: %d cells (%d distill, %d evaluations) in %s", len(cells),
-             len(cells) - len(evals), len(evals), rundir.path / "cells")
+             len(cells) - len(evals), len(evals), cells_dir(cfg, rundir.path))
     outcome: dict[Path, str] = {}
     bar = progress(len(cells), "corrupt-sweep cells", unit="cell")
     started = time.time()
