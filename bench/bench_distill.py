@@ -29,11 +29,42 @@ CASES = {
     "rbf-10": ("rbf", 10, 6000, 40),
     "rbf-100": ("rbf", 100, 6000, 40),
     "conv1-100": ("conv1", 100, 1000, 5),
+    # not a step: the two [6000,784]x[784,100] matmuls every exact FC/RBF step needs
+    # (x_t x_s^T forward, g^T x_t for the support gradient), jitted alone: the floor
+    "matmul-floor-100": ("fc1", 100, 6000, 40),
 }
 
 
 def load() -> str:
     return os.getloadavg().__repr__()
+
+
+def matmul_floor(name: str, n_s: int, n_t: int, steps: int) -> dict:
+    """ms of the two matmuls alone (random f32 data of MNIST's shape)."""
+    import jax  # noqa: PLC0415
+    import jax.numpy as jnp  # noqa: PLC0415
+    import numpy as np  # noqa: PLC0415
+
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
+    xt = jax.random.normal(k1, (n_t, 784), jnp.float32)  # [n_t, d]
+    xs = jax.random.normal(k2, (n_s, 784), jnp.float32)  # [n_s, d]
+    g = jax.random.normal(k3, (n_t, n_s), jnp.float32)  # [n_t, n_s]
+    f = jax.jit(lambda xt, xs, g: (xt @ xs.T, g.T @ xt))  # [n_t, n_s], [n_s, d]
+    t0 = time.perf_counter()
+    jax.block_until_ready(f(xt, xs, g))
+    compile_s = time.perf_counter() - t0
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(xt, xs, g))
+        times.append(time.perf_counter() - t0)
+    return {"case": name, "kernel": "-", "support": n_s, "target_batch": n_t,
+            "timed_steps": steps, "compile_s": round(compile_s, 3),
+            "ms_per_step_median": round(1e3 * float(np.median(times)), 2),
+            "ms_per_step_mean": round(1e3 * float(np.mean(times)), 2),
+            "ms_per_step_min": round(1e3 * float(np.min(times)), 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "devices": len(jax.devices()), "dtype": "float32", "path": "two matmuls only"}
 
 
 def one(name: str, steps_override: int | None, nt_kernel: bool = False) -> dict:
@@ -52,6 +83,8 @@ def one(name: str, steps_override: int | None, nt_kernel: bool = False) -> dict:
 
     kernel, n_s, n_t, steps = CASES[name]
     steps = steps_override or steps
+    if name.startswith("matmul-floor"):
+        return matmul_floor(name, n_s, n_t, steps)
     depth = 1
     kcfg = {"fc1": KernelConfig(), "rbf": KernelConfig(name="rbf", arch="rbf"),
             "conv1": KernelConfig(name="conv1", arch="conv", width=128)}[kernel]
