@@ -94,7 +94,7 @@ def test_figure_2_smoke_twice(tmp_path):
     assert png.stat().st_size > 10_000 and (tmp_path / "figures" / "figure-2-smoke.pdf").exists()
     csv = pd.read_csv(tmp_path / "figures" / "figure-2-smoke.csv")
     assert len(csv) == 4  # supports 10, 20 x targets 500, 1000
-    assert ((csv.test_accuracy_mean > 0.2) & (csv.test_accuracy_mean < 1)).all()
+    assert ((csv.test_accuracy > 0.2) & (csv.test_accuracy < 1)).all()  # one run per cell
     assert wall2["seconds"] <= wall1["seconds"]
 
 
