@@ -14,7 +14,7 @@ resumes from its last checkpoint. `cells_dir=<dir>` keeps the cells in a directo
 several sweeps: a cell whose resolved config another sweep already ran there (same name, same
 fingerprint) is skipped, e.g. Tables A7 and A8 share their KIP cells and differ only in the
 networks' loss. Outputs: results.csv (long form, one row per evaluation),
-table.{md,csv,tex} (rows data x support x evaluator, columns rho, mean±std %), rho_curve.png
+table.{md,csv,tex} (rows data x support x evaluator, columns rho, mean±std %), rho_curve.png/pdf
 and summary.json metrics (n_cells, n_done, mean accuracy per data/support/rho/evaluator).
 """
 
@@ -31,6 +31,7 @@ import pandas as pd
 
 from kip_runner.config.schema import CorruptSweepConfig, set_fields
 from kip_runner.errors import KipctlError
+from kip_runner.paper import figures
 from kip_runner.pipelines.common import progress
 from kip_runner.pipelines.runner import RunFailed, config_dict, config_fingerprint, \
     execute, is_done
@@ -180,33 +181,6 @@ def results_table(results: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def rho_curve(results: pd.DataFrame, path: Path, title: str) -> None:
-    """Accuracy vs rho, one line per data type / support / evaluator, std error bars."""
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-
-    done = results[results.status == "done"]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for (data, support, evaluator, loss), g in done.groupby(
-            ["data", "support", "evaluator", "loss"]):
-        s = g.groupby("rho")["test_accuracy"].agg(["mean", lambda a: float(np.std(a))])
-        ax.errorbar(s.index, 100 * s["mean"], yerr=100 * s.iloc[:, 1], marker="o", capsize=3,
-                    label=f"{data} n={support} {evaluator}" + (f" ({loss})"
-                                                             if evaluator == "nn" else ""))
-    ax.set_xlabel("corruption fraction ρ")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=150)
-    plt.close(fig)
-    tmp.replace(path)
-
-
 def run(cfg: CorruptSweepConfig, rundir: RunDir) -> dict:
     cells = plan(cfg, rundir.path)
     evals = [c for c in cells if c.kind != "distill"]
@@ -233,7 +207,8 @@ def run(cfg: CorruptSweepConfig, rundir: RunDir) -> dict:
     table = results_table(results)
     if not table.empty:
         tables.write_table(table, rundir / "table", caption=caption)
-        rho_curve(results, rundir / "rho_curve.png", f"{cfg.dataset.name} corrupt-sweep")
+        # the paper's Figure A3 layout (kipctl report figure=figure-a3 draws the same)
+        figures.figure_a3(results, rundir.path / "rho_curve", caption)
 
     failed = [c for c in cells if outcome[c.path].startswith("failed")]
     metrics: dict = {"n_cells": len(cells), "n_done": len(cells) - len(failed),
