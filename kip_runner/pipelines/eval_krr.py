@@ -26,13 +26,19 @@ from kip_runner.runs.support import load_support
 log = logging.getLogger(__name__)
 
 
+def natural_indices(key, ds, n: int, balanced: bool) -> np.ndarray:
+    """The training indices [n] that natural_subset(key, ds, n, balanced, ...) draws."""
+    k_sample, _ = jax.random.split(key)
+    return np.asarray(sample_indices(k_sample, ds.y_train, n, ds.n_classes, balanced))  # [n]
+
+
 def natural_subset(key, ds, n: int, balanced: bool, rho: float, corruption: str):
     """A (class-balanced) natural subset, rho-corrupted if rho > 0.
 
     Returns x [n,H,W,C], y [n,C] (centred one-hot), mask [n,H,W,C] bool.
     """
-    k_sample, k_corrupt = jax.random.split(key)
-    idx = np.asarray(sample_indices(k_sample, ds.y_train, n, ds.n_classes, balanced))  # [n]
+    _, k_corrupt = jax.random.split(key)
+    idx = natural_indices(key, ds, n, balanced)  # [n]
     x = ds.x_train[idx]  # [n,H,W,C]
     mask = np.zeros(x.shape, bool)
     if rho > 0:

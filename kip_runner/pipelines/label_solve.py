@@ -34,6 +34,7 @@ from kip_runner.core import label_solve as ls
 from kip_runner.core.sampling import class_balanced_indices
 from kip_runner.errors import KipctlError
 from kip_runner.pipelines.common import Kernel, dataset_from_config, progress, require_balanced
+from kip_runner.pipelines.eval_krr import natural_indices
 from kip_runner.runs.metrics import write_csv
 from kip_runner.runs.rundir import RunDir, atomic_write, read_json, write_json
 from kip_runner.runs.support import load_support, save_support
@@ -108,10 +109,8 @@ def select_support(cfg: LabelSolveConfig, ds, key):
     """Support images [n_s,H,W,C], their original labels [n_s,C], mask, indices, meta."""
     if cfg.source == "natural":
         require_balanced(ds, cfg.support)
-        # The key path of eval_krr.natural_subset: eval-krr seed=<seed> seeds=1 draws the same.
-        k_sample, _ = jax.random.split(key)
-        idx = np.asarray(class_balanced_indices(k_sample, ds.y_train, cfg.support,
-                                                ds.n_classes))  # [n_s]
+        # eval_krr.natural_subset's draw: eval-krr seed=<seed> seeds=1 uses the same images
+        idx = natural_indices(key, ds, cfg.support, balanced=True)  # [n_s]
         return ds.x_train[idx], ds.targets("train")[idx], None, idx, {}
     sup = load_support(cfg.source, ds.n_classes, ds.x_train.shape[1:])
     return sup.images, sup.labels, sup.mask, None, sup.meta
