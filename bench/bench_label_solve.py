@@ -85,7 +85,7 @@ def bench_myrtle(tiles: int, float32: bool) -> dict:
             f"x64={str(not float32).lower()}"]))
     dtype = np.float32 if float32 else np.float64
     ds = dataset_from_config(cfg.dataset)
-    kernel = Kernel(cfg.kernel)
+    kernel = Kernel(cfg.kernel, cfg.x64)
     b = cfg.kernel.block_size  # tile edge (conf/kernel/myrtle5.yaml)
     x = np.asarray(ds.x_train[: b * (tiles + 1)], dtype)  # [b(tiles+1),28,28,1]
     load_before = uptime()

@@ -26,6 +26,8 @@ def test_sweep_outputs_and_skip_on_rerun(kipctl, tmp_path):
     results = pd.read_csv(run / "results.csv")
     assert list(results.columns[:10]) == ["data", "support", "rho", "evaluator", "net", "loss",
                                           "seed", "test_accuracy", "test_mse", "status"]
+    krr_rows = results[results.evaluator == "krr"]  # float64 Cholesky at the requested ridge
+    assert set(krr_rows.solve) == {"cholesky"} and (krr_rows.reg_effective == 1e-6).all()
     # the network is named on nn rows only (Tables A5/A6 read one sweep per network)
     assert set(results[results.evaluator == "nn"].net) == {"fc1"}
     assert results[results.evaluator == "krr"].net.isna().all()

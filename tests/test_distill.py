@@ -87,20 +87,47 @@ def test_kill_9_then_rerun_equals_an_uninterrupted_run(tmp_path):
                              f"hydra.run.dir={run}"], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = run / "checkpoints" / "LATEST"
+
+    def latest_step() -> int:
+        try:
+            return int(latest.read_text().strip()[5:11])
+        except (OSError, ValueError):
+            return 0
     deadline = time.time() + 120
-    while not latest.exists() and proc.poll() is None and time.time() < deadline:
+    # wait for a second checkpoint, so that an older one is there when the newest is damaged
+    while latest_step() < 100 and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)  # only the process this test started
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert json.loads((run / "run.json").read_text())["status"] == "running"
-    killed_at = int(latest.read_text().strip()[5:11])
-    assert 0 < killed_at < 600
+    killed_at = latest_step()
+    assert 100 <= killed_at < 600
+    # Damage the newest checkpoint: the rerun resumes from the newest readable one, warning once.
+    newest = run / "checkpoints" / latest.read_text().strip()
+    newest.write_bytes(newest.read_bytes()[:100])
     out = run_kipctl("distill", *args, f"hydra.run.dir={run}", env=FAST)
     assert out.returncode == 0, out.stderr
-    assert _summary(run)["metrics"]["resumed_from"] >= killed_at
+    said = [line for line in (out.stdout + out.stderr).splitlines() if "skipping" in line]
+    assert len(said) == 1 and newest.name in said[0], said
+    resumed = _summary(run)["metrics"]["resumed_from"]
+    assert killed_at - 50 <= resumed < killed_at
     a, b = np.load(clean / "support.npz"), np.load(run / "support.npz")
     assert np.array_equal(a["images"], b["images"]) and np.array_equal(a["labels"], b["labels"])
+    # at most ckpt_keep (3) checkpoints are kept, the final state among them
+    for folder in (clean, run):
+        kept = sorted(p.name for p in (folder / "checkpoints").glob("step_*.npz"))
+        assert kept == ["step_000500.npz", "step_000550.npz", "step_000600.npz"], kept
+
+
+def test_no_readable_checkpoint_is_one_line(tmp_path):
+    run = tmp_path / "run"
+    args = [*SYN, "ckpt_every=2", "eval_every=0", f"hydra.run.dir={run}"]
+    assert distill(*args, "steps=4").returncode == 0
+    for f in (run / "checkpoints").glob("step_*.npz"):
+        f.write_bytes(b"not a zip")
+    line = _one_error_line(distill(*args, "steps=6"))  # continues the run: needs a checkpoint
+    assert "no readable checkpoint" in line and "step_000004.npz" in line, line
 
 
 def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(kipctl, tmp_path):

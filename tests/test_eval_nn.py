@@ -131,15 +131,26 @@ def test_val_split_is_disjoint_from_the_natural_subset():
         eval_nn._training_data(cfg, ds, jax.random.PRNGKey(0), 400)
 
 
+def test_defaults_are_the_papers_protocol():
+    """Table A7 natural baseline (PAPER.md §6, §8): FC1 width 4096, Adam 4e-4, MSE on centred
+    one-hot labels, 1000 class-balanced images, 5 inits, centred network, a few hundred steps."""
+    register()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = OmegaConf.to_object(compose(config_name="eval_nn"))
+    assert (cfg.net.name, cfg.net.width, cfg.net.w_var, cfg.net.b_var) == ("fc1", 4096, 2.0, 1e-4)
+    assert (cfg.optimizer, cfg.lr, cfg.loss, cfg.l2) == ("adam", 4e-4, "mse", 0.0)
+    assert (cfg.support, cfg.sampling, cfg.seeds, cfg.center) == (1000, "balanced", 5, True)
+    assert cfg.steps == 500 and cfg.x64 is False
+
+
 @pytest.mark.slow
 @requires_data
-def test_real_mnist_natural_fc1_band(kipctl, tmp_path):
-    out = kipctl("eval-nn", "dataset=mnist", "dataset.n_test=2000", "net=fc1", "net.width=512",
-                 "support=100", "seeds=2", "steps=100", "lr=1e-3",
-                 f"hydra.run.dir={tmp_path / 'run'}")
+def test_real_mnist_defaults_reach_the_paper_level(kipctl, tmp_path):
+    """Defaults only, cut in width/seeds/steps/test set for time: centring is the default, so
+    the natural-1000 MSE net lands near Table A7's 92.8 (uncentred it was ~43-55 %)."""
+    out = kipctl("eval-nn", "dataset=mnist", "dataset.n_test=2000", "net.width=512",
+                 "seeds=1", "steps=200", f"hydra.run.dir={tmp_path / 'run'}")
     assert out.returncode == 0, out.stderr
     m = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]
-    # Measured 25.2% (2026-11-25): with 100 images the random init function (output variance
-    # ~2 per class under w_var=2) dominates the test predictions; this band guards regressions
-    # (chance is 10%), it is not a paper target (docs/eval-nn.md, results/eval_nn/README.md).
-    assert 0.15 < m["test_accuracy_mean"] < 0.60 and m["n_test"] == 2000
+    assert m["center"] is True and m["n_support"] == 1000 and m["n_test"] == 2000
+    assert m["test_accuracy_mean"] > 0.85

@@ -16,6 +16,7 @@ from hydra.core.config_store import ConfigStore
 
 from kip_runner.core.corrupt import CORRUPTIONS
 from kip_runner.core.kernels import validate_kernel_args
+from kip_runner.core.krr import SOLVE_POLICIES
 from kip_runner.core.nn import LOSSES, OPTIMIZERS, validate_net_args
 from kip_runner.data.datasets import PREPROCESSINGS
 from kip_runner.errors import KipctlError
@@ -127,10 +128,15 @@ class CommonConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     seed: int = 0
     reg: float = 1e-6  # scale-invariant ridge: reg * tr(K_ss) / n_s
-    x64: bool = True  # float64 JAX (evaluation is one solve; PAPER.md §8)
+    x64: bool = True  # float64 end to end: inputs, kernel matrices, solve (PAPER.md §8)
+    # K_ss + ridge not positive definite: jitter = raise the ridge tenfold (<= 6 times) and
+    # record it per row; strict = fail (docs/precision.md)
+    solve: str = "jitter"
 
     def __post_init__(self) -> None:
         _check(self.reg >= 0, f"reg must be >= 0, got {self.reg}")
+        _check(self.solve in SOLVE_POLICIES,
+               f"solve must be one of {', '.join(SOLVE_POLICIES)}, got '{self.solve}'")
 
 
 @dataclass
@@ -139,7 +145,7 @@ class EvalKrrConfig(CommonConfig):
 
     source: str = "natural"  # natural | <path to support.npz>
     support: int = 100
-    seeds: int = 1  # resamplings of the natural subset (Table A1 protocol: 20)
+    seeds: int = 20  # resamplings of the natural subset (Tables A1/A2 protocol)
     rho: float = 0.0  # natural-image corruption fraction
     corruption: str = "noise"  # noise | zero
     sampling: str = "balanced"  # balanced | random
@@ -234,11 +240,11 @@ class EvalNnConfig:
     lr_grid: list[float] = field(default_factory=list)  # [] -> [lr]
     l2_grid: list[float] = field(default_factory=list)  # [] -> [l2]
     val_size: int = 1000  # held out from TRAIN for the grid choice (only when grid > 1)
-    steps: int = 1000
+    steps: int = 500  # PAPER.md §6: "a few hundred training steps"; §8 measured 500
     batch_size: Optional[int] = None  # None: full batch
     eval_batch_size: int = 1000  # test/validation chunk
     log_every: int = 100  # metrics.jsonl rows / progress postfix
-    center: bool = False  # train/evaluate f(x; theta) - f(x; theta_0) (initial function removed)
+    center: bool = True  # train/evaluate f(x; theta) - f(x; theta_0): PAPER.md §8, Table A7
 
     def __post_init__(self) -> None:
         check_rho(self.rho)
@@ -285,7 +291,9 @@ class DistillConfig(CommonConfig):
     eval_every: int = 100  # test accuracy/MSE every n steps (0: only at the end)
     log_every: int = 10  # metrics.jsonl rows / progress bar refresh
     ckpt_every: int = 100  # checkpoints/step_XXXXXX.npz + LATEST
+    ckpt_keep: int = 3  # newest checkpoints kept (the final state is the newest); >= 1
     x64: bool = False  # float32 training (PAPER.md §8: training steps are where f32 pays)
+    eval_x64: bool = True  # the periodic KRR evaluation in float64 (one solve: affordable)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -307,6 +315,7 @@ class DistillConfig(CommonConfig):
         _check(self.eval_every >= 0, f"eval_every must be >= 0, got {self.eval_every}")
         _check(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
         _check(self.ckpt_every >= 1, f"ckpt_every must be >= 1, got {self.ckpt_every}")
+        _check(self.ckpt_keep >= 1, f"ckpt_keep must be >= 1, got {self.ckpt_keep}")
         _check(self.eval_kernel is None or self.eval_kernel.arch != "family",
                "eval_kernel must be a single kernel, not a family")
 
@@ -410,7 +419,7 @@ class CorruptSweepConfig(CommonConfig):
 
     def distill_config(self, support: int, rho: float, learn_labels: bool) -> "DistillConfig":
         return DistillConfig(kernel=self.kernel, dataset=self.dataset, seed=self.seed,
-                             reg=self.reg, support=support, rho=float(rho),
+                             reg=self.reg, solve=self.solve, support=support, rho=float(rho),
                              corruption=self.corruption, learn_labels=learn_labels,
                              **set_fields(self.distill))
 
@@ -422,7 +431,8 @@ class CorruptSweepConfig(CommonConfig):
     def krr_config(self, source: str, support: int, rho: float) -> "EvalKrrConfig":
         natural = source == "natural"
         return EvalKrrConfig(kernel=self.krr_kernel(), dataset=self.dataset, seed=self.seed,
-                             reg=self.reg, x64=True, source=source, support=support,
+                             reg=self.reg, solve=self.solve, x64=True, source=source,
+                             support=support,
                              seeds=self.seeds if natural else 1,
                              rho=float(rho) if natural else 0.0, corruption=self.corruption)
 

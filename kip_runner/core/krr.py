@@ -6,7 +6,6 @@ so the predictions do not change when the kernel is rescaled.
 
 from __future__ import annotations
 
-import logging
 from typing import NamedTuple
 
 import jax
@@ -15,9 +14,6 @@ import jax.scipy.linalg as jsl
 from jax.typing import ArrayLike
 
 from kip_runner.core.types import Array
-
-log = logging.getLogger(__name__)
-
 
 def regularize(k_ss: ArrayLike, reg: float) -> Array:
     """K_ss + reg * tr(K_ss)/n_s * I.  [n_s, n_s]"""
@@ -32,35 +28,79 @@ def solve_pd(k_reg: ArrayLike, y: ArrayLike) -> Array:
     return jsl.cho_solve(factor, y)  # [n, C]
 
 
+# What happens when K_ss + ridge does not factor at the requested ridge (docs/precision.md):
+#   jitter: retry the Cholesky factorisation with the ridge raised tenfold at a time, at most
+#           MAX_JITTER_STEPS times, and report the ridge that worked (method "cholesky+jitter");
+#   strict: fail at once.
+# The estimator stays KRR either way: only its ridge changes, and callers record that ridge.
+SOLVE_POLICIES = ("jitter", "strict")
+MAX_JITTER_STEPS = 6
+
+
+class SolveError(ValueError):
+    """K_ss + ridge is not positive definite at this precision under the solve policy."""
+
+
+class Factor(NamedTuple):
+    chol: Array  # [n_s, n_s] lower Cholesky factor of K_ss + reg_effective tr(K_ss)/n_s I
+    method: str  # "cholesky" (the requested ridge) or "cholesky+jitter" (a larger ridge)
+    reg: float  # the effective scale-invariant ridge (== the requested reg unless jittered)
+
+
 class KrrFit(NamedTuple):
     alpha: Array  # [n_s, C]  (K_ss + ridge)^-1 y_s
-    method: str  # "cholesky" or "lstsq" (fallback when K_ss + ridge is not numerically PD)
+    method: str  # "cholesky" or "cholesky+jitter"
+    reg: float  # the effective scale-invariant ridge
 
 
-def fit(k_ss: ArrayLike, y_s: ArrayLike, reg: float) -> KrrFit:
-    """Solves (K_ss + reg tr(K_ss)/n I) alpha = y_s, checking the result host-side.
+_cholesky = jax.jit(lambda k: jsl.cho_factor(k, lower=True)[0])
 
-    Falls back to an SVD least-squares solve when the Cholesky factor is not finite
-    (a kernel that is PSD only up to round-off with a tiny ridge).
+
+def factorize(k_ss: ArrayLike, reg: float, policy: str = "jitter") -> Factor:
+    """Cholesky factor of K_ss + reg tr(K_ss)/n_s I under the solve policy (host-side check).
+
+    The factor is computed in K_ss's own precision: pass a float64 K_ss for a float64 solve.
 
     Raises:
-      ValueError: K_ss has non-finite entries, or no solve gives a finite answer.
+      ValueError: K_ss has non-finite entries, or an unknown policy.
+      SolveError: no ridge allowed by the policy gives a finite factor.
     """
+    if policy not in SOLVE_POLICIES:
+        raise ValueError(f"solve policy must be one of {', '.join(SOLVE_POLICIES)}, "
+                         f"got '{policy}'")
     k_ss = jnp.asarray(k_ss)
     if not bool(jnp.all(jnp.isfinite(k_ss))):
         raise ValueError("the support kernel matrix has non-finite entries "
                          "(check the input data and kernel hyper-parameters)")
-    k_reg = regularize(k_ss, reg)  # [n_s, n_s]
-    alpha = jax.jit(solve_pd)(k_reg, y_s)  # [n_s, C]
-    if bool(jnp.all(jnp.isfinite(alpha))):
-        return KrrFit(alpha, "cholesky")
-    log.warning("Cholesky solve of K_ss + ridge failed (not positive definite at this "
-                "precision); falling back to least squares. Consider x64=true or a larger reg.")
-    alpha = jnp.linalg.lstsq(k_reg, y_s)[0]  # [n_s, C]
-    if not bool(jnp.all(jnp.isfinite(alpha))):
-        raise ValueError("KRR solve failed: K_ss + ridge is singular even for least squares; "
-                         "increase reg")
-    return KrrFit(alpha, "lstsq")
+    base = reg if reg > 0 else float(jnp.finfo(k_ss.dtype).eps)
+    steps = range(1, MAX_JITTER_STEPS + 1) if policy == "jitter" else ()
+    tries = [reg] + [float(f"{base * 10.0 ** k:.12g}") for k in steps]  # 1e-5, not 9.99..e-06
+    for i, r in enumerate(tries):
+        chol = _cholesky(regularize(k_ss, r))  # [n_s, n_s]
+        if bool(jnp.all(jnp.isfinite(chol)) & jnp.all(jnp.diagonal(chol) > 0)):
+            return Factor(chol, "cholesky" if i == 0 else "cholesky+jitter", float(r))
+    dtype = jnp.dtype(k_ss.dtype).name
+    raise SolveError(
+        f"K_ss + ridge ({k_ss.shape[0]}x{k_ss.shape[0]}, {dtype}) is not positive definite at "
+        f"reg={reg:g}" + (f" nor at reg={tries[-1]:g}" if len(tries) > 1 else "")
+        + ("; use x64=true" if dtype != "float64" else "") + " or a larger reg"
+        + ("" if policy == "jitter" else ", or solve=jitter"))
+
+
+def fit(k_ss: ArrayLike, y_s: ArrayLike, reg: float, policy: str = "jitter") -> KrrFit:
+    """Solves (K_ss + reg tr(K_ss)/n I) alpha = y_s by Cholesky, in K_ss's precision.
+
+    Under policy="jitter" a K_ss that does not factor at `reg` is solved at the smallest
+    tenfold-larger ridge that factors, and the fit says so (method, reg): never a silent
+    change of estimator.
+
+    Raises:
+      ValueError / SolveError: see `factorize`.
+    """
+    factor = factorize(k_ss, reg, policy)
+    y_s = jnp.asarray(y_s, factor.chol.dtype)  # [n_s, C]
+    alpha = jsl.cho_solve((factor.chol, True), y_s)  # [n_s, C]
+    return KrrFit(alpha, factor.method, factor.reg)
 
 
 def predict(k_ts: ArrayLike, alpha: ArrayLike) -> Array:

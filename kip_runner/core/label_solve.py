@@ -7,11 +7,12 @@ quadratic in y_s, and its min-norm minimiser is
 
 (Φ₀ = Moore-Penrose pseudo-inverse; λ is the scale-invariant ridge of `krr.regularize`).
 
-Numerics: A is formed by a Cholesky *solve* against K_ss + λI (never an explicit inverse),
-and Φ₀(A) y_t by an SVD least-squares solve (`lstsq`, the numpy pinv cutoff
-rcond = eps · max(n_t, n_s)). For many targets, A never has to be held in memory: the row
-blocks [A_b | y_b] are folded into the triangular factor R of a QR factorisation
-(`qr_init` / `qr_update`, optax-style pure state in, state out), and
+Numerics: A is formed by a Cholesky *solve* against K_ss + λI (never an explicit inverse;
+krr.factorize's solve policy, which records any raised ridge), and Φ₀(A) y_t by an SVD
+least-squares solve (`lstsq`, the numpy pinv cutoff rcond = eps · max(n_t, n_s)). For many
+targets, A never has to be held in memory: the row blocks [A_b | y_b] are folded into
+the triangular factor R of a QR factorisation (`qr_init` /
+`qr_update`, optax-style pure state in, state out), and
 
     Q R = [A | y_t]   =>   argmin_y ||A y - y_t|| = argmin_y ||R₁ y - R₂||,
 
@@ -23,18 +24,15 @@ exact target loss of any labels (`qr_loss`), with no second pass over the target
 
 from __future__ import annotations
 
-import logging
-from typing import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 from jax.typing import ArrayLike
 
-from kip_runner.core.krr import regularize
+from kip_runner.core.krr import factorize
 from kip_runner.core.types import Array
-
-log = logging.getLogger(__name__)
 
 
 def _rcond(n_targets: int, n_support: int, dtype) -> float:
@@ -42,33 +40,38 @@ def _rcond(n_targets: int, n_support: int, dtype) -> float:
     return float(jnp.finfo(dtype).eps) * max(n_targets, n_support)
 
 
-def make_operator(k_ss: ArrayLike, reg: float) -> Callable[[ArrayLike], Array]:
-    """Factorises K_ss + λI once and returns a(k_ts) = k_ts (K_ss + λI)^-1.
+class Operator(NamedTuple):
+    """a(k_ts) = k_ts (K_ss + λI)^-1 for one factorised K_ss (see `make_operator`)."""
+
+    chol: Array  # [n_s, n_s] Cholesky factor of K_ss + λI
+    method: str  # "cholesky" or "cholesky+jitter" (krr.factorize's solve policy)
+    reg: float  # the effective scale-invariant ridge
+
+    def __call__(self, k_ts: ArrayLike) -> Array:
+        """k_ts [b, n_s] -> A_b [b, n_s]."""
+        return _apply(self.chol, jnp.asarray(k_ts, self.chol.dtype))
+
+
+@jax.jit
+def _apply(chol: Array, k_ts: Array) -> Array:
+    # K_reg is symmetric, so k_ts K_reg^-1 = (K_reg^-1 k_ts^T)^T.
+    return jsl.cho_solve((chol, True), k_ts.T).T  # [b, n_s]
+
+
+def make_operator(k_ss: ArrayLike, reg: float, policy: str = "jitter") -> Operator:
+    """Factorises K_ss + λI once (Cholesky, in K_ss's precision) and returns the operator.
 
     Args:
       k_ss: support kernel [n_s, n_s] (symmetric PSD).
       reg: scale-invariant ridge; λ = reg · tr(K_ss) / n_s.
-
-    Returns:
-      A function mapping a block k_ts [b, n_s] to A_b [b, n_s]. It uses a Cholesky solve, or
-      an SVD least-squares solve when K_ss + λI is not numerically positive definite.
+      policy: krr.SOLVE_POLICIES; under "jitter" a K_ss that does not factor at `reg` is
+        factorised at the smallest tenfold-larger ridge that works, recorded in the result.
 
     Raises:
-      ValueError: K_ss has non-finite entries.
+      ValueError: K_ss has non-finite entries; krr.SolveError: no allowed ridge factors.
     """
-    k_ss = jnp.asarray(k_ss)
-    if not bool(jnp.all(jnp.isfinite(k_ss))):
-        raise ValueError("the support kernel matrix has non-finite entries "
-                         "(check the input data and kernel hyper-parameters)")
-    k_reg = regularize(k_ss, reg)  # [n_s, n_s]
-    factor = jax.jit(lambda k: jsl.cho_factor(k, lower=True)[0])(k_reg)  # [n_s, n_s]
-    if bool(jnp.all(jnp.isfinite(factor))):
-        # K_reg is symmetric, so k_ts K_reg^-1 = (K_reg^-1 k_ts^T)^T.
-        solve = jax.jit(lambda k_ts: jsl.cho_solve((factor, True), k_ts.T).T)  # [b, n_s]
-        return lambda k_ts: solve(jnp.asarray(k_ts, k_reg.dtype))
-    log.warning("Cholesky factorisation of K_ss + ridge failed (not positive definite at this "
-                "precision); using least squares. Consider x64=true or a larger reg.")
-    return lambda k_ts: jnp.linalg.lstsq(k_reg, jnp.asarray(k_ts, k_reg.dtype).T)[0].T
+    factor = factorize(k_ss, reg, policy)
+    return Operator(factor.chol, factor.method, factor.reg)
 
 
 def solve_labels(k_ss: ArrayLike, k_ts: ArrayLike, y_t: ArrayLike, reg: float) -> Array:

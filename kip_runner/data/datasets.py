@@ -17,9 +17,9 @@ PREPROCESSINGS = ("standardize", "zca", "none")
 
 class Dataset(NamedTuple):
     name: str
-    x_train: np.ndarray  # [N, H, W, C] float32, preprocessed
+    x_train: np.ndarray  # [N, H, W, C] float32 (float64 when loaded for x64), preprocessed
     y_train: np.ndarray  # [N] int64 labels
-    x_test: np.ndarray  # [M, H, W, C] float32, preprocessed
+    x_test: np.ndarray  # [M, H, W, C] same dtype as x_train, preprocessed
     y_test: np.ndarray  # [M] int64
     n_classes: int
     stats: preprocess.Stats
@@ -37,7 +37,8 @@ class Dataset(NamedTuple):
 
 def load_dataset(name: str, data_dir: Optional[str], n_classes: int = 10,
                  preprocessing: str = "standardize", zca_strength: float = 1e-5,
-                 n_train: Optional[int] = None, n_test: Optional[int] = None) -> Dataset:
+                 n_train: Optional[int] = None, n_test: Optional[int] = None,
+                 dtype=np.float32) -> Dataset:
     """Loads, checks and preprocesses a dataset.
 
     Args:
@@ -47,6 +48,7 @@ def load_dataset(name: str, data_dir: Optional[str], n_classes: int = 10,
       preprocessing: standardize | zca (standardize, then regularised ZCA) | none (x/255).
       zca_strength: ZCA regulariser (fraction of the mean eigenvalue).
       n_train / n_test: keep only the first n examples (quick runs); None keeps all.
+      dtype: of the preprocessed images (float64 for x64 evaluations: float64 end to end).
 
     Raises:
       KipctlError: missing/corrupt files, or labels outside [0, n_classes).
@@ -77,8 +79,8 @@ def load_dataset(name: str, data_dir: Optional[str], n_classes: int = 10,
         std = np.ones(x_tr.shape[-1])
     else:
         mean, std = preprocess.channel_stats(x_tr)
-    xs_tr = preprocess.standardize(x_tr, mean, std)  # [N,H,W,C]
-    xs_te = preprocess.standardize(x_te, mean, std)  # [M,H,W,C]
+    xs_tr = preprocess.standardize(x_tr, mean, std, dtype)  # [N,H,W,C]
+    xs_te = preprocess.standardize(x_te, mean, std, dtype)  # [M,H,W,C]
     zca = None
     if preprocessing == "zca":
         log.info("computing ZCA whitening (d=%d)", int(np.prod(x_tr.shape[1:])))

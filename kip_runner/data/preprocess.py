@@ -21,11 +21,12 @@ def channel_stats(x_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=(0, 1, 2)), x.std(axis=(0, 1, 2))
 
 
-def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    """(x/255 - mean) / std per channel, float32 (a constant channel is only centred). [N,H,W,C]"""
+def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray,
+                dtype=np.float32) -> np.ndarray:
+    """(x/255 - mean) / std per channel in `dtype` (a constant channel is only centred).
+    [N,H,W,C]"""
     std = np.where(std > 0, std, 1.0)
-    return ((x.astype(np.float32) / 255.0 - mean.astype(np.float32))
-            / std.astype(np.float32))
+    return (x.astype(dtype) / 255.0 - mean.astype(dtype)) / std.astype(dtype)
 
 
 def zca_matrix(x_train: np.ndarray, strength: float) -> np.ndarray:
@@ -42,9 +43,9 @@ def zca_matrix(x_train: np.ndarray, strength: float) -> np.ndarray:
 
 
 def apply_zca(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Whitens images with a ZCA matrix. x [N,H,W,C], w [d, d] -> [N,H,W,C] float32"""
+    """Whitens images with a ZCA matrix. x [N,H,W,C], w [d, d] -> [N,H,W,C] in x's dtype"""
     flat = x.reshape(x.shape[0], -1).astype(np.float64) @ w  # [N, d]
-    return flat.reshape(x.shape).astype(np.float32)
+    return flat.reshape(x.shape).astype(x.dtype)
 
 
 def centered_one_hot(y: np.ndarray, n_classes: int) -> np.ndarray:

@@ -9,6 +9,7 @@ from typing import Optional
 
 import jax
 import numpy as np
+from jax.experimental import enable_x64
 from tqdm.auto import tqdm
 
 from kip_runner.config.schema import DatasetConfig, KernelConfig
@@ -38,22 +39,36 @@ def require_balanced(ds: Dataset, n: int, alternative: str = "sampling=random") 
         raise KipctlError(str(e).replace("sampling=random", alternative)) from None
 
 
-def dataset_from_config(cfg: DatasetConfig) -> Dataset:
+def dataset_from_config(cfg: DatasetConfig, x64: bool = False) -> Dataset:
+    """The dataset, preprocessed in float64 when x64 (float64 end to end), else float32."""
     return load_dataset(cfg.name, cfg.data_dir, n_classes=cfg.n_classes,
                         preprocessing=cfg.preprocessing, zca_strength=cfg.zca_strength,
-                        n_train=cfg.n_train, n_test=cfg.n_test)
+                        n_train=cfg.n_train, n_test=cfg.n_test,
+                        dtype=np.float64 if x64 else np.float32)
+
+
+def precision(x64: bool):
+    """A context with jax_enable_x64 = x64, whatever the process-wide flag says: float64
+    arrays stay float64 when x64, and float32 computations stay float32 when not (some
+    neural-tangents kernels promote to float64 whenever x64 is on)."""
+    return enable_x64(bool(x64))
 
 
 class Kernel:
-    """A kernel config made concrete: the pure kernel_fn, its jitted form, and tiling."""
+    """A kernel config made concrete: the pure kernel_fn, its jitted form, tiling, and the
+    precision every matrix is computed in (x64: float64 inputs, float64 matrix; the dataset's
+    float32 arrays never decide it)."""
 
-    def __init__(self, cfg: KernelConfig):
+    def __init__(self, cfg: KernelConfig, x64: bool):
         self.cfg = cfg
+        self.x64 = bool(x64)
+        self.dtype = np.dtype(np.float64 if self.x64 else np.float32)
         self.fn = make_kernel_fn(**cfg.kernel_args())
         self.jitted = jax.jit(self.fn)
 
     def matrix(self, x1, x2=None, desc: str = "") -> np.ndarray:
-        """Blocked k(x1, x2) with a progress bar over tiles when there is more than one."""
+        """Blocked k(x1, x2) in self.dtype, with a progress bar over tiles when there is more
+        than one."""
         bar = None
 
         def on_block(done: int, total: int) -> None:
@@ -62,22 +77,58 @@ class Kernel:
                 bar = progress(total, desc or f"{self.cfg.name} kernel", leave=False)
             if bar is not None:
                 bar.update(1)
+        x1 = np.asarray(x1, self.dtype)  # [n1, ...]
+        x2 = None if x2 is None else np.asarray(x2, self.dtype)  # [n2, ...]
         try:
-            return kernel_matrix(self.fn, x1, x2, self.cfg.block_size, on_block, self.jitted)
+            with precision(self.x64):
+                out = kernel_matrix(self.fn, x1, x2, self.cfg.block_size, on_block,
+                                    self.jitted)  # [n1, n2]
         finally:
             if bar is not None:
                 bar.close()
+        if out.dtype != self.dtype:  # a kernel that casts internally would void the x64 flag
+            raise RuntimeError(f"kernel {self.cfg.name} returned {out.dtype}, expected "
+                               f"{self.dtype}")
+        return out
 
 
-def krr_evaluate(kernel: Kernel, x_support, y_support, x_test, y_test, reg: float) -> dict:
-    """Fits KRR on the support set and scores the test set.
+def krr_evaluate(kernel: Kernel, x_support, y_support, x_test, y_test, reg: float,
+                 solve: str = "jitter") -> dict:
+    """Fits KRR on the support set and scores the test set, all in the kernel's precision.
 
     x_support [n_s,H,W,C], y_support [n_s,C], x_test [n_t,H,W,C], y_test [n_t,C]
-    Returns {"accuracy", "mse", "solve"} (accuracy as a fraction).
+    Returns {"accuracy", "mse", "solve", "reg_effective", "dtype"} (accuracy as a fraction);
+    "solve" is "cholesky", or "cholesky+jitter" when the ridge had to be raised to
+    "reg_effective" (krr.factorize's policy `solve`).
+
+    Raises:
+      KipctlError: the solve failed under the policy (one line naming reg / x64).
     """
     k_ss = kernel.matrix(x_support, desc="K_ss")  # [n_s, n_s]
     k_ts = kernel.matrix(x_test, x_support, desc="K_ts")  # [n_t, n_s]
-    fit = krr.fit(k_ss, y_support, reg)
-    pred = krr.predict(k_ts, fit.alpha)  # [n_t, C]
-    return {"accuracy": float(krr.accuracy(pred, y_test)), "mse": float(krr.mse(pred, y_test)),
-            "solve": fit.method}
+    with precision(kernel.x64):
+        fit = solve_krr(k_ss, np.asarray(y_support, kernel.dtype), reg, solve)
+        pred = krr.predict(k_ts, fit.alpha)  # [n_t, C]
+        return {"accuracy": float(krr.accuracy(pred, y_test)),
+                "mse": float(krr.mse(pred, y_test)), "solve": fit.method,
+                "reg_effective": fit.reg, "dtype": kernel.dtype.name}
+
+
+def solve_krr(k_ss, y_s, reg: float, solve: str = "jitter") -> krr.KrrFit:
+    """krr.fit with its failures as one-line user errors."""
+    try:
+        return krr.fit(k_ss, y_s, reg, solve)
+    except ValueError as e:  # krr.SolveError included
+        raise KipctlError(str(e)) from None
+
+
+def solve_note(rows: list[dict], what: str = "KRR solves") -> Optional[str]:
+    """The end-of-run line about solves whose ridge was raised (None when there were none)."""
+    raised = [r for r in rows if r.get("solve", "cholesky") != "cholesky"]
+    if not raised:
+        return None
+    top = max(float(r["reg_effective"]) for r in raised)
+    return (f"{len(raised)} of {len(rows)} {what} did not factor at the requested ridge and "
+            f"used a larger one (up to reg={top:g}; column solve/reg_effective): those rows are "
+            "KRR with a larger ridge, not the requested one. Use x64=true, or a larger reg, or "
+            "solve=strict to fail instead")

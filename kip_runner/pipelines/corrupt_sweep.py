@@ -44,7 +44,11 @@ MODULES = {"distill": "kip_runner.pipelines.distill", "krr": "kip_runner.pipelin
            "nn": "kip_runner.pipelines.eval_nn"}
 COMMANDS = {"distill": "distill", "krr": "eval-krr", "nn": "eval-nn"}
 RESULT_COLUMNS = ["data", "support", "rho", "evaluator", "net", "loss", "seed", "test_accuracy",
-                  "test_mse", "status", "dataset", "run_dir"]
+                  "test_mse", "status", "dataset", "run_dir", "solve", "reg_effective"]
+# marks a table cell with a KRR solve whose ridge was raised (krr.factorize's jitter policy)
+JITTER_MARK = "†"
+JITTER_FOOTNOTE = ("† some KRR solves in this cell did not factor at the requested ridge and "
+                   "used a larger one (results.csv: solve, reg_effective)")
 
 
 class SweepFailed(KipctlError):
@@ -134,13 +138,15 @@ def _child_rows(cell: Cell) -> list[dict]:
     metrics_csv = cell.path / "metrics.csv"
     if status != "done" or not metrics_csv.exists():
         return [{**base, "loss": _loss(cell), "seed": np.nan, "test_accuracy": np.nan,
-                 "test_mse": np.nan, "status": status}]
+                 "test_mse": np.nan, "solve": "", "reg_effective": np.nan, "status": status}]
     df = pd.read_csv(metrics_csv)
     acc = df["test_accuracy"] if "test_accuracy" in df else df["accuracy"]
     mse = df["test_mse"] if "test_mse" in df else df["mse"]
+    solve = df["solve"] if "solve" in df else [""] * len(df)  # nn cells: no KRR solve
+    reg = df["reg_effective"] if "reg_effective" in df else [np.nan] * len(df)
     return [{**base, "loss": _loss(cell), "seed": int(s), "test_accuracy": float(a),
-             "test_mse": float(m), "status": "done"}
-            for s, a, m in zip(df["seed"], acc, mse)]
+             "test_mse": float(m), "solve": sv, "reg_effective": r, "status": "done"}
+            for s, a, m, sv, r in zip(df["seed"], acc, mse, solve, reg)]
 
 
 def _n_test(results: pd.DataFrame) -> str:
@@ -166,15 +172,19 @@ def results_table(results: pd.DataFrame) -> pd.DataFrame:
     done = results[results.status == "done"].copy()
     if done.empty:
         return pd.DataFrame()
+    if "solve" not in done:
+        done["solve"] = ""
     keys = [k for k in ("dataset", "net") if k in done.columns
             and done[k].fillna("").astype(str).nunique() > 1]
     keys += ["data", "support", "evaluator", "loss"]
     for k in keys:
         done[k] = done[k].fillna("")
-    stats = done.groupby(keys + ["rho"])["test_accuracy"] \
-        .agg(["mean", lambda a: float(np.std(a))]).reset_index()
-    stats.columns = keys + ["rho", "mean", "std"]
-    stats["cell"] = [tables.pm(m, s, digits=1) for m, s in zip(stats["mean"], stats["std"])]
+    done["jitter"] = done["solve"].fillna("").astype(str).str.contains("jitter")
+    stats = done.groupby(keys + ["rho"]).agg(
+        mean=("test_accuracy", "mean"), std=("test_accuracy", lambda a: float(np.std(a))),
+        jitter=("jitter", "any")).reset_index()
+    stats["cell"] = [tables.pm(m, s, digits=1) + (JITTER_MARK if j else "")
+                     for m, s, j in zip(stats["mean"], stats["std"], stats["jitter"])]
     wide = stats.pivot_table(index=keys, columns="rho", values="cell",
                              aggfunc="first").reset_index()
     wide.columns = [c if isinstance(c, str) else f"rho={c:g}" for c in wide.columns]
@@ -206,13 +216,20 @@ def run(cfg: CorruptSweepConfig, rundir: RunDir) -> dict:
                f"nn {set_fields(cfg.nn)}; test split n={_n_test(results)}")
     table = results_table(results)
     if not table.empty:
+        jittered = results.solve.fillna("").astype(str).str.contains("jitter")
+        if jittered.any():
+            caption += "; " + JITTER_FOOTNOTE
+            log.warning("%d KRR evaluation(s) of this sweep raised the ridge (marked %s in "
+                        "table.md)", int(jittered.sum()), JITTER_MARK)
         tables.write_table(table, rundir / "table", caption=caption)
         # the paper's Figure A3 layout (kipctl report figure=figure-a3 draws the same)
         figures.figure_a3(results, rundir.path / "rho_curve", caption)
 
     failed = [c for c in cells if outcome[c.path].startswith("failed")]
     metrics: dict = {"n_cells": len(cells), "n_done": len(cells) - len(failed),
-                     "n_failed": len(failed), "wall_seconds": round(time.time() - started, 1)}
+                     "n_failed": len(failed),
+                     "solve_fallbacks": int(results.solve.fillna("").astype(str)
+                                            .str.contains("jitter").sum()), "wall_seconds": round(time.time() - started, 1)}
     done = results[results.status == "done"]
     for (data, support, rho, evaluator, loss), g in done.groupby(
             ["data", "support", "rho", "evaluator", "loss"]):

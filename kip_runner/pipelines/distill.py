@@ -34,8 +34,9 @@ from kip_runner.data import Dataset
 from kip_runner.data.preprocess import centered_one_hot
 from kip_runner.errors import KipctlError
 from kip_runner.pipelines.common import (Kernel, dataset_from_config, krr_evaluate, progress,
-                                          require_balanced)
-from kip_runner.runs.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+                                          require_balanced, solve_note)
+from kip_runner.runs.checkpoint import (latest_checkpoint, prune_checkpoints, resume_checkpoint,
+                                        save_checkpoint)
 from kip_runner.runs.metrics import JsonLines, write_csv
 from kip_runner.runs.rundir import RunDir, fingerprint
 from kip_runner.runs.support import save_support
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 # Changing how long / how often to log, evaluate or checkpoint does not change the training
 # trajectory, so `steps=2000` may continue a finished `steps=1000` run in the same run dir.
-FINGERPRINT_IGNORE = ("steps", "eval_every", "log_every", "ckpt_every")
+FINGERPRINT_IGNORE = ("steps", "eval_every", "log_every", "ckpt_every", "ckpt_keep", "eval_x64")
 
 
 def config_fingerprint(cfg: DistillConfig) -> str:
@@ -136,10 +137,11 @@ def run_keys(seed: int) -> RunKeys:
 
 def run(cfg: DistillConfig, rundir: RunDir) -> dict:
     dtype = np.float64 if cfg.x64 else np.float32  # explicit, never from the global flag
-    ds = dataset_from_config(cfg.dataset)
+    ds = dataset_from_config(cfg.dataset, cfg.x64)
     _check_inputs(cfg, ds)
     members: list[KernelConfig] = cfg.kernel.member_configs()
-    eval_kernel = Kernel(cfg.eval_kernel if cfg.eval_kernel is not None else members[0])
+    eval_kernel = Kernel(cfg.eval_kernel if cfg.eval_kernel is not None else members[0],
+                         x64=cfg.x64 or cfg.eval_x64)
     lr = cfg.learning_rate()
     init_key, loop_key, corrupt_key, kernel_key = run_keys(cfg.seed)
     # Initial support, corrupted coordinates and the optimiser (Adam -> freeze mask).
@@ -155,13 +157,12 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
     fp = config_fingerprint(cfg)
     ckpt_dir = rundir / "checkpoints"
     jsonl = JsonLines(rundir / "metrics.jsonl")
-    latest = latest_checkpoint(ckpt_dir)
+    ck = resume_checkpoint(ckpt_dir, state, fp, log.warning)
     start = 0
-    if latest is not None:
-        ck = load_checkpoint(latest, state, fp)
+    if ck is not None:
         state, start = jax.tree_util.tree_map(jnp.asarray, ck.tree), ck.step
         jsonl.truncate_after(start)
-        log.info("resuming from %s (step %d)", latest, start)
+        log.info("resuming from %s (step %d)", ck.path, start)
     elif jsonl.path.exists():
         jsonl.path.unlink()  # killed before its first checkpoint: start the log afresh
 
@@ -182,14 +183,21 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
     schedule = member_schedule(kernel_key, start, cfg.steps, len(members))
     y_test = ds.targets("test")  # [n_test, C]
 
+    solves: list[dict] = []  # every periodic evaluation's solve (method, effective ridge)
+
     def evaluate(st) -> dict:
-        res = krr_evaluate(eval_kernel, np.asarray(st.params["x"], np.float32),
-                           np.asarray(st.params["y"], np.float32), ds.x_test, y_test, cfg.reg)
-        return {"test_accuracy": res["accuracy"], "test_mse": res["mse"]}
+        res = krr_evaluate(eval_kernel, np.asarray(st.params["x"]), np.asarray(st.params["y"]),
+                           ds.x_test, y_test, cfg.reg, cfg.solve)
+        solves.append(res)
+        out = {"test_accuracy": res["accuracy"], "test_mse": res["mse"]}
+        if res["solve"] != "cholesky":
+            out.update(solve=res["solve"], reg_effective=res["reg_effective"])
+        return out
 
     def checkpoint(st, step: int, loss: float) -> None:
         save_checkpoint(ckpt_dir, step, jax.device_get(st), fp,
                         {"loss": loss, "lr": lr, "kernel": cfg.kernel.name})
+        prune_checkpoints(ckpt_dir, cfg.ckpt_keep)  # bounded disk: newest ckpt_keep only
 
     last_eval: dict = {}
     eval_step = -1
@@ -257,8 +265,14 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
                      "seed": cfg.seed, "preprocessing": cfg.dataset.preprocessing,
                      "mean": ds.stats.mean.tolist(), "std": ds.stats.std.tolist(),
                      "fingerprint": fp})
+    note = solve_note(solves, "periodic KRR evaluations")
+    if note:
+        log.warning(note)
+    final = solves[-1] if solves else {}
     return {"test_accuracy": last_eval["test_accuracy"], "test_mse": last_eval["test_mse"],
-            "train_loss": last_loss, "steps": final_step,
+            "solve": final.get("solve"), "reg_effective": final.get("reg_effective"),
+            "solve_fallbacks": sum(r["solve"] != "cholesky" for r in solves),
+            "eval_dtype": eval_kernel.dtype.name, "train_loss": last_loss, "steps": final_step,
             "seconds_per_step": float(np.mean(durations)) if durations else float("nan"),
             "compile_seconds": round(compile_seconds, 3), "resumed_from": start,
             "n_devices": jax.device_count(), "lr": lr, "support": cfg.support,

@@ -18,7 +18,7 @@ from kip_runner.core.corrupt import corrupt
 from kip_runner.core.sampling import sample_indices
 from kip_runner.errors import KipctlError
 from kip_runner.pipelines.common import (Kernel, dataset_from_config, krr_evaluate, progress,
-                                          require_balanced)
+                                          require_balanced, solve_note)
 from kip_runner.runs.metrics import write_csv
 from kip_runner.runs.rundir import RunDir
 from kip_runner.runs.support import load_support
@@ -47,8 +47,8 @@ def natural_subset(key, ds, n: int, balanced: bool, rho: float, corruption: str)
 
 
 def run(cfg: EvalKrrConfig, rundir: RunDir) -> dict:
-    ds = dataset_from_config(cfg.dataset)
-    kernel = Kernel(cfg.kernel)
+    ds = dataset_from_config(cfg.dataset, cfg.x64)
+    kernel = Kernel(cfg.kernel, cfg.x64)
     y_test = ds.targets("test")  # [n_test, C]
     rows = []
     if cfg.source == "natural":
@@ -63,7 +63,7 @@ def run(cfg: EvalKrrConfig, rundir: RunDir) -> dict:
             t0 = time.time()
             x_s, y_s, _ = natural_subset(jax.random.fold_in(root, s), ds, cfg.support,
                                          cfg.sampling == "balanced", cfg.rho, cfg.corruption)
-            res = krr_evaluate(kernel, x_s, y_s, ds.x_test, y_test, cfg.reg)
+            res = krr_evaluate(kernel, x_s, y_s, ds.x_test, y_test, cfg.reg, cfg.solve)
             rows.append(_row(cfg, s, res, len(y_test), time.time() - t0, "natural"))
             log.info("seed %d: accuracy %.4f mse %.5f (%s)", s, res["accuracy"], res["mse"],
                      res["solve"])
@@ -73,15 +73,21 @@ def run(cfg: EvalKrrConfig, rundir: RunDir) -> dict:
     else:
         sup = load_support(cfg.source, ds.n_classes, ds.x_train.shape[1:])
         t0 = time.time()
-        res = krr_evaluate(kernel, sup.images, sup.labels, ds.x_test, y_test, cfg.reg)
+        res = krr_evaluate(kernel, sup.images, sup.labels, ds.x_test, y_test, cfg.reg,
+                           cfg.solve)
         rows.append(_row(cfg, cfg.seed, res, len(y_test), time.time() - t0, str(cfg.source),
                          support=len(sup.images), rho=sup.meta.get("rho", cfg.rho)))
         log.info("%s: accuracy %.4f mse %.5f", cfg.source, res["accuracy"], res["mse"])
     write_csv(rundir / "metrics.csv", rows)
+    note = solve_note(rows)
+    if note:
+        log.warning(note)
     acc = np.array([r["accuracy"] for r in rows])
     return {"accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
             "n_seeds": len(rows), "mse_mean": float(np.mean([r["mse"] for r in rows])),
-            "n_test": len(y_test)}
+            "n_test": len(y_test), "dtype": kernel.dtype.name,
+            "solve_fallbacks": sum(r["solve"] != "cholesky" for r in rows),
+            "reg_effective_max": max(r["reg_effective"] for r in rows)}
 
 
 def _row(cfg: EvalKrrConfig, seed: int, res: dict, n_test: int, seconds: float, source: str,
@@ -91,4 +97,5 @@ def _row(cfg: EvalKrrConfig, seed: int, res: dict, n_test: int, seconds: float, 
             "support": cfg.support if support is None else support,
             "rho": cfg.rho if rho is None else rho, "split": "test", "n_test": n_test,
             "accuracy": res["accuracy"], "mse": res["mse"], "solve": res["solve"],
+            "reg": cfg.reg, "reg_effective": res["reg_effective"], "dtype": res["dtype"],
             "seconds": round(seconds, 3)}

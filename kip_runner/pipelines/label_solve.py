@@ -33,7 +33,8 @@ from kip_runner.core import krr
 from kip_runner.core import label_solve as ls
 from kip_runner.core.sampling import class_balanced_indices
 from kip_runner.errors import KipctlError
-from kip_runner.pipelines.common import Kernel, dataset_from_config, progress, require_balanced
+from kip_runner.pipelines.common import (Kernel, dataset_from_config, precision, progress,
+                                          require_balanced, solve_krr, solve_note)
 from kip_runner.pipelines.eval_krr import natural_indices
 from kip_runner.runs.metrics import write_csv
 from kip_runner.runs.rundir import RunDir, atomic_write, read_json, write_json
@@ -97,12 +98,15 @@ def _digest(*arrays: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def _score(k_ss, k_test, y_s, y_test, reg: float) -> dict:
-    """KRR test accuracy/mse of labels y_s [n_s, C] given K_ss and K_test,s [n_test, n_s]."""
-    fit = krr.fit(k_ss, y_s, reg)
-    pred = krr.predict(k_test, fit.alpha)  # [n_test, C]
-    return {"accuracy": float(krr.accuracy(pred, y_test)), "mse": float(krr.mse(pred, y_test)),
-            "solve": fit.method}
+def _score(k_ss, k_test, y_s, y_test, reg: float, solve: str, x64: bool) -> dict:
+    """KRR test accuracy/mse of labels y_s [n_s, C] given K_ss and K_test,s [n_test, n_s]
+    (in K_ss's precision)."""
+    with precision(x64):
+        fit = solve_krr(k_ss, y_s, reg, solve)
+        pred = krr.predict(k_test, fit.alpha)  # [n_test, C]
+        return {"accuracy": float(krr.accuracy(pred, y_test)),
+                "mse": float(krr.mse(pred, y_test)), "solve": fit.method,
+                "reg_effective": fit.reg}
 
 
 def select_support(cfg: LabelSolveConfig, ds, key):
@@ -130,7 +134,7 @@ def select_targets(cfg: LabelSolveConfig, ds, key) -> Optional[np.ndarray]:
 
 def run(cfg: LabelSolveConfig, rundir: RunDir) -> dict:
     dtype = np.float64 if cfg.x64 else np.float32
-    ds = dataset_from_config(cfg.dataset)
+    ds = dataset_from_config(cfg.dataset, cfg.x64)
     root = jax.random.PRNGKey(cfg.seed)
     support_key, target_key = jax.random.fold_in(root, 0), jax.random.fold_in(root, 1)
     x_s, y_orig, mask, idx_s, src_meta = select_support(cfg, ds, support_key)
@@ -139,15 +143,20 @@ def run(cfg: LabelSolveConfig, rundir: RunDir) -> dict:
     n_s, n_classes = x_s.shape[0], ds.n_classes
     n_t = len(ds.y_train) if idx_t is None else len(idx_t)
     y_train = ds.targets("train")  # [N, C]
-    kernel = Kernel(cfg.kernel)
+    kernel = Kernel(cfg.kernel, cfg.x64)
 
     t0 = time.time()
     k_ss = kernel.matrix(x_s, desc="K_ss")  # [n_s, n_s]
     kernel_seconds = time.time() - t0
     try:
-        operator = ls.make_operator(k_ss, cfg.reg)
-    except ValueError as e:
+        with precision(cfg.x64):
+            operator = ls.make_operator(k_ss, cfg.reg, cfg.solve)
+    except ValueError as e:  # krr.SolveError included
         raise KipctlError(str(e)) from None
+    if operator.method != "cholesky":
+        log.warning("K_ss + ridge did not factor at reg=%g; the label solve uses reg=%g "
+                    "(solve=%s; recorded as operator_reg_effective)", cfg.reg, operator.reg,
+                    cfg.solve)
 
     manifest = {"kernel": cfg.kernel.kernel_args(), "dataset": cfg.dataset.__dict__,
                 "support": _digest(x_s), "targets": "all" if idx_t is None else _digest(idx_t),
@@ -212,13 +221,14 @@ def run(cfg: LabelSolveConfig, rundir: RunDir) -> dict:
     rows_out, metrics = [], {}
     evals = [("solve", cfg.kernel, k_ss, k_test)]
     if cfg.eval_kernel is not None:
-        other = Kernel(cfg.eval_kernel)
+        other = Kernel(cfg.eval_kernel, cfg.x64)
         evals.append(("eval", cfg.eval_kernel, other.matrix(x_s, desc="eval K_ss"),
                       other.matrix(x_test, x_s, desc="eval K_test,s")))
     for role, kcfg, kss, ktest in evals:
         prefix = "" if role == "solve" else "eval_kernel_"
         for labels_name, labels in (("solved", y_s), ("original", y_orig)):
-            res = _score(kss, ktest, np.asarray(labels, dtype), y_test, cfg.reg)
+            res = _score(kss, ktest, np.asarray(labels, dtype), y_test, cfg.reg, cfg.solve,
+                         cfg.x64)
             suffix = "" if labels_name == "solved" else "_original_labels"
             metrics[f"{prefix}test_accuracy{suffix}"] = res["accuracy"]
             metrics[f"{prefix}test_mse{suffix}"] = res["mse"]
@@ -227,14 +237,21 @@ def run(cfg: LabelSolveConfig, rundir: RunDir) -> dict:
                              "source": cfg.source, "support": n_s, "n_targets": n_t,
                              "seed": cfg.seed, "reg": cfg.reg, "split": "test",
                              "n_test": len(y_test), "accuracy": res["accuracy"],
-                             "mse": res["mse"], "solve": res["solve"]})
+                             "mse": res["mse"], "solve": res["solve"],
+                             "reg_effective": res["reg_effective"], "dtype": k_ss.dtype.name})
             log.info("%s kernel %s, %s labels: test accuracy %.4f mse %.5f", role, kcfg.name,
                      labels_name, res["accuracy"], res["mse"])
     write_csv(rundir / "metrics.csv", rows_out)
+    solves = rows_out + [{"solve": operator.method, "reg_effective": operator.reg}]
+    note = solve_note(solves, "solves (the label operator and the test fits)")
+    if note:
+        log.warning(note)
     if not cfg.keep_blocks:
         shutil.rmtree(rundir / BLOCK_DIR, ignore_errors=True)
     metrics.update({
-        "n_targets": n_t, "n_support": n_s, "n_test": len(y_test),
+        "n_targets": n_t, "n_support": n_s, "n_test": len(y_test), "dtype": k_ss.dtype.name,
+        "operator_solve": operator.method, "operator_reg_effective": operator.reg,
+        "solve_fallbacks": sum(r["solve"] != "cholesky" for r in solves),
         "target_loss": loss, "target_loss_original_labels": loss_orig,
         "kernel_blocks": n_blocks, "kernel_blocks_reused": reused,
         "block_rows": cfg.block_rows,

@@ -133,8 +133,9 @@ def _with_paper(ours: pd.DataFrame, table: str, keys: list[str]) -> pd.DataFrame
     merged["paper"] = [tables.pm(m / 100, s / 100) if pd.notna(m) else ""
                        for m, s in zip(merged["paper_mean"], merged["paper_std"])]
     merged["delta"] = (100 * merged["ours_mean"] - merged["paper_mean"]).round(2)
-    return merged[keys + ["n", "ours", "paper", "delta"]].sort_values(keys).reset_index(
-        drop=True)
+    extra = [tables.FALLBACKS] if tables.FALLBACKS in merged.columns else []
+    return merged[keys + ["n", "ours", "paper", "delta"] + extra].sort_values(
+        keys).reset_index(drop=True)
 
 
 def paper_comparison(paths: list[Path], table: str) -> pd.DataFrame:
@@ -159,14 +160,18 @@ def paper_comparison(paths: list[Path], table: str) -> pd.DataFrame:
             # an evaluation of a support.npz counts at the support's size, not its config's
             support = r.get("source_support")
             support = r["support"] if support is None or pd.isna(support) else support
+            fallbacks = r.get(tables.FALLBACKS)
             if method is not None and acc is not None and pd.notna(acc):
                 records.append({"method": method, "support": int(support),
-                                "accuracy": float(acc)})
-        df = pd.DataFrame(records, columns=["method", "support", "accuracy"])
+                                "accuracy": float(acc),
+                                tables.FALLBACKS: fallbacks if pd.notna(fallbacks) else 0})
+        df = pd.DataFrame(records, columns=["method", "support", "accuracy", tables.FALLBACKS])
         methods = set(paper.published(table).method)
         df["method"] = [paper.match_method(m, methods) for m in df["method"]]
-        ours = df.groupby(["method", "support"])["accuracy"].agg(
-            ours_mean="mean", ours_std=lambda a: float(a.std(ddof=0)), n="count").reset_index()
+        ours = df.groupby(["method", "support"]).agg(
+            ours_mean=("accuracy", "mean"), ours_std=("accuracy", lambda a: float(a.std(ddof=0))),
+            n=("accuracy", "count"), **{tables.FALLBACKS: (tables.FALLBACKS, "sum")}
+        ).reset_index()
         return _with_paper(ours, table, ["method", "support"])
     ids = sorted({*paper.CORRUPTION_TABLES, *paper.SUPPORT_TABLES})
     raise KipctlError(f"paper= takes one of {', '.join(ids)}, got '{table}'")
@@ -267,7 +272,7 @@ def natural_counterpart(cfg: dict, cache: Optional[dict] = None
         with enable_x64(bool(dcfg.x64)):
             key = json.dumps([dataclasses.asdict(data), dcfg.x64], sort_keys=True)
             if key not in cache:
-                cache[key] = dataset_from_config(data)
+                cache[key] = dataset_from_config(data, bool(dcfg.x64))
             ds = cache[key]
             keys = run_keys(dcfg.seed)
             x0, y0 = init_support(keys.init, ds, dataclasses.replace(dcfg, init="image"), dtype)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import numpy as np
@@ -24,6 +24,14 @@ from kip_runner.errors import KipctlError
 from kip_runner.runs.rundir import atomic_write
 
 LATEST = "LATEST"
+
+
+class CorruptCheckpoint(KipctlError):
+    """A checkpoint file that cannot be read back (truncated, not a zip, wrong arrays)."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"corrupt checkpoint {path}: {reason}")
+        self.path, self.reason = Path(path), reason
 
 
 class Checkpoint(NamedTuple):
@@ -59,6 +67,53 @@ def save_checkpoint(directory: Path, step: int, tree: Any, fingerprint: str,
     return path
 
 
+def checkpoint_files(directory: Path) -> list[Path]:
+    """Every step_XXXXXX.npz in directory, newest (highest step) first."""
+    files = [p for p in Path(directory).glob("step_*.npz") if p.stem[5:].isdigit()]
+    return sorted(files, key=lambda p: int(p.stem[5:]), reverse=True)
+
+
+def resume_checkpoint(directory: Path, template: Any, fingerprint: str,
+                      warn: Callable[[str], None]) -> Optional[Checkpoint]:
+    """The newest readable checkpoint in directory (LATEST's first, then by step), or None
+    when there is none at all.
+
+    A damaged file (truncated, not a zip, wrong arrays) is skipped with one `warn` line naming
+    it; a checkpoint written by another config is never skipped (that is a user error).
+
+    Raises:
+      KipctlError: checkpoints exist but none is readable, or one is another config's.
+    """
+    directory = Path(directory)
+    pointer = directory / LATEST
+    candidates = checkpoint_files(directory)
+    if pointer.is_file():  # normally the newest; a stale pointer only reorders the search
+        named = directory / pointer.read_text().strip()
+        if named in candidates:
+            candidates.remove(named)
+            candidates.insert(0, named)
+    skipped = []
+    for path in candidates:
+        try:
+            return load_checkpoint(path, template, fingerprint)
+        except CorruptCheckpoint as e:
+            warn(f"skipping unreadable checkpoint {path.name} ({e.reason}); trying an older one")
+            skipped.append(path.name)
+    if skipped:
+        raise KipctlError(f"no readable checkpoint in {directory} ({', '.join(skipped)} are "
+                          "damaged); delete the directory to start over")
+    return None
+
+
+def prune_checkpoints(directory: Path, keep: int) -> list[Path]:
+    """Deletes all but the `keep` newest checkpoints (the run's final state is the newest).
+    Returns the deleted paths."""
+    old = checkpoint_files(directory)[max(keep, 1):]
+    for path in old:
+        path.unlink(missing_ok=True)
+    return old
+
+
 def latest_checkpoint(directory: Path) -> Optional[Path]:
     """The checkpoint LATEST points to, or None when there is none."""
     pointer = Path(directory) / LATEST
@@ -80,7 +135,8 @@ def load_checkpoint(path: Path, template: Any, fingerprint: Optional[str] = None
       fingerprint: when given, the checkpoint must have been written by this config.
 
     Raises:
-      KipctlError: corrupt file, a different config's fingerprint, or mismatched leaves.
+      CorruptCheckpoint: an unreadable file or mismatched leaves.
+      KipctlError: a different config's fingerprint.
     """
     path = Path(path)
     try:
@@ -91,16 +147,16 @@ def load_checkpoint(path: Path, template: Any, fingerprint: Optional[str] = None
             names = sorted(k for k in f.files if k.startswith("leaf_"))
             leaves = [np.asarray(f[k]) for k in names]
     except Exception as e:  # noqa: BLE001 - any read error is a corrupt file to the user
-        raise KipctlError(f"corrupt checkpoint {path}: {e}") from None
+        raise CorruptCheckpoint(path, str(e)) from None
     if fingerprint is not None and stored_fp != fingerprint:
         raise KipctlError(f"checkpoint {path} was written by a different config (fingerprint "
                           f"{stored_fp}, this one {fingerprint}); use a new hydra.run.dir or "
                           "the original overrides")
     ref, treedef = jax.tree_util.tree_flatten(template)
     if len(ref) != len(leaves):
-        raise KipctlError(f"checkpoint {path} has {len(leaves)} arrays, expected {len(ref)}")
+        raise CorruptCheckpoint(path, f"{len(leaves)} arrays, expected {len(ref)}")
     for i, (a, b) in enumerate(zip(leaves, ref)):
         if a.shape != np.shape(b) or a.dtype != np.asarray(b).dtype:
-            raise KipctlError(f"checkpoint {path}: array {i} is {a.dtype}{list(a.shape)}, "
-                              f"expected {np.asarray(b).dtype}{list(np.shape(b))}")
+            raise CorruptCheckpoint(path, f"array {i} is {a.dtype}{list(a.shape)}, expected "
+                                    f"{np.asarray(b).dtype}{list(np.shape(b))}")
     return Checkpoint(jax.tree_util.tree_unflatten(treedef, leaves), step, stored_fp, meta, path)

@@ -180,7 +180,8 @@ def with_accuracy(df: pd.DataFrame) -> pd.DataFrame:
 def metric_columns(df: pd.DataFrame, exclude: Iterable[str] = ()) -> list[str]:
     skip = set(exclude) | {"seconds"}
     return [c for c in df.columns if not c.startswith("config.") and c not in skip
-            and c != "accuracy" and c not in CONFIG_COLUMNS and c not in SCALARS and c not in SOURCE_COLUMNS
+            and c != "accuracy" and c not in CONFIG_COLUMNS and c not in SCALARS
+            and c not in SOURCE_COLUMNS and c != FALLBACKS
             and pd.api.types.is_numeric_dtype(df[c])
             and c not in ("run_dir", "command", "status", "reason")]
 
@@ -193,6 +194,7 @@ def aggregate(df: pd.DataFrame, by: Sequence[str], values: Sequence[str]) -> pd.
     if not by:
         df = df.assign(group="all")
         by = ["group"]
+    values = [v for v in values if v != FALLBACKS]
     g = df.groupby(by, dropna=False, sort=True)
     out = g.size().rename("n_runs").to_frame()
     means, stds = g[values].mean(), g[values].std(ddof=0)
@@ -200,7 +202,37 @@ def aggregate(df: pd.DataFrame, by: Sequence[str], values: Sequence[str]) -> pd.
         out[v] = means[v]
         if (out["n_runs"] > 1).any():
             out[f"{v}_std"] = stds[v]
+    if FALLBACKS in df.columns:  # summed, never averaged: write_table marks these cells
+        out[FALLBACKS] = g[FALLBACKS].sum(min_count=1)
     return out.reset_index()
+
+
+# Runs count the KRR solves whose ridge had to be raised (krr.factorize's jitter policy) in
+# summary.json as solve_fallbacks; every table cell built from such a run carries this mark.
+FALLBACKS = "solve_fallbacks"
+FALLBACK_MARK = "†"
+FALLBACK_NOTE = ("† includes KRR solves where K_ss + ridge did not factor at the requested "
+                 "ridge and a larger ridge was used (solve=jitter; runs' metrics.csv columns "
+                 "solve, reg_effective): not the requested estimator")
+
+
+def mark_fallbacks(df: pd.DataFrame) -> tuple[pd.DataFrame, Optional[str]]:
+    """(display copy of df with FALLBACK_MARK on the values of rows whose solve_fallbacks > 0,
+    footnote) or (df, None) when no row has one. The mark goes on the result columns: `ours`
+    in paper layouts, else every float column but stds, deltas and the count itself."""
+    if FALLBACKS not in df.columns:
+        return df, None
+    hit = pd.to_numeric(df[FALLBACKS], errors="coerce").fillna(0) > 0
+    if not hit.any():
+        return df, None
+    cols = ["ours"] if "ours" in df.columns else [
+        c for c in df.columns if pd.api.types.is_float_dtype(df[c]) and c != FALLBACKS
+        and not c.endswith("_std") and c != "delta"]
+    out = df.copy()
+    for c in cols:
+        out[c] = [f"{v}{FALLBACK_MARK}" if h else v for v, h in zip(out[c], hit)]
+        out[c] = out[c].astype(object)
+    return out, FALLBACK_NOTE
 
 
 def pm(mean: float, std: Optional[float], percent: bool = True, digits: int = 2) -> str:
@@ -218,16 +250,22 @@ def write_table(df: pd.DataFrame, stem: Path, formats: Sequence[str] = FORMATS,
     """Writes df as <stem>.md / .csv / .tex (atomically). Returns the paths written."""
     stem = Path(stem)
     written = []
+    shown, note = mark_fallbacks(df)  # md/tex: marked cells and a footnote; csv: the numbers
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
         if fmt == "csv":
             atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
         elif fmt == "md":
-            text = (f"{caption}\n\n" if caption else "") + df.to_markdown(index=False) + "\n"
+            text = ((f"{caption}\n\n" if caption else "") + shown.to_markdown(index=False)
+                    + "\n" + (f"\n{note}\n" if note else ""))
             atomic_write(path, lambda tmp, t=text: Path(tmp).write_text(t))
         elif fmt == "tex":
-            body = df.to_latex(index=False, escape=True, caption=caption or None,
-                               label=f"tab:{stem.name}")
+            body = shown.to_latex(index=False, escape=True, caption=caption or None,
+                                  label=f"tab:{stem.name}")
+            if note:
+                foot = note.replace(FALLBACK_MARK, "$^\\dagger$").replace("_", "\\_")
+                body = body.replace("\\end{table}", f"\\par{{\\footnotesize {foot}}}\n"
+                                    "\\end{table}")
             atomic_write(path, lambda tmp, t=body: Path(tmp).write_text(t))
         else:
             raise ValueError(f"unknown table format '{fmt}'; choose from {FORMATS}")
