@@ -1,13 +1,22 @@
-"""Benchmark of the KIP step (kipctl distill's inner loop) on real MNIST.
+"""Benchmark of the KIP step (kipctl distill's inner loop) on real MNIST, against the
+independent reference and the matmul floor measured in the same run.
 
-For each case it reports the compile time (first call), ms/step (median and mean of the
-following calls, each waited for, exactly as the distill loop does) and the peak RSS of a
-fresh process running only that case. Cases run one after the other, each in its own
-subprocess, so their RSS does not mix. The machine load (`uptime`) is recorded before and
-after every case: on a shared machine timings are only comparable at similar load.
+Speed claims are ratios measured in one run on an otherwise idle machine (absolute times swing
+2x with load on the shared 2-core machines):
+  * vs reference: ../shared/bench/refkip.py (colab-style KIP: nt.stax kernel, one jitted
+    value_and_grad, host-side sampling, Adam) at the same support / target batch / rho;
+    `speedup_vs_ref` = ref ms/step / kipctl ms/step (FC1 only: the reference is FC1).
+  * vs floor: ../shared/bench/matmul_floor.py, the matmuls any exact step of a dot-product
+    kernel must do: x_t x_s^T and g^T x_t (`floor_ms`), plus x_s x_s^T and h x_s with
+    --with-kss (`floor_kss_ms`). `x_floor` = kipctl / floor_ms, `x_floor_kss` = kipctl /
+    floor_kss_ms.
+Each kipctl case runs in its own subprocess (one OpenBLAS thread, as kipctl sets it), so peak
+RSS does not mix; `rss_growth_mb` is the resident set at the last timed step minus the one after
+the first 5 (nothing may grow with the number of steps). The load average is recorded before
+and after every case.
 
-    .venv/bin/python bench/bench_distill.py            # all cases -> results/distill/bench.*
-    .venv/bin/python bench/bench_distill.py --steps 20 --cases fc1-100
+    .venv/bin/python bench/bench_distill.py                       # all -> results/distill/bench.*
+    .venv/bin/python bench/bench_distill.py --cases fc1-100-t6000,rbf-100-t6000 --steps 20
 """
 
 from __future__ import annotations
@@ -22,53 +31,42 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# name -> (kernel option, support, target batch, timed steps)
+SHARED_BENCH = REPO.parent / "shared" / "bench"
+# name -> (kernel option, support, target batch, rho, augment, timed steps)
 CASES = {
-    "fc1-10": ("fc1", 10, 6000, 40),
-    "fc1-100": ("fc1", 100, 6000, 40),
-    "rbf-10": ("rbf", 10, 6000, 40),
-    "rbf-100": ("rbf", 100, 6000, 40),
-    "conv1-100": ("conv1", 100, 1000, 5),
-    # not a step: the two [6000,784]x[784,100] matmuls every exact FC/RBF step needs
-    # (x_t x_s^T forward, g^T x_t for the support gradient), jitted alone: the floor
-    "matmul-floor-100": ("fc1", 100, 6000, 40),
+    "fc1-10-t6000": ("fc1", 10, 6000, 0.0, False, 40),
+    "fc1-100-t6000": ("fc1", 100, 6000, 0.0, False, 40),
+    "fc1-1000-t6000": ("fc1", 1000, 6000, 0.0, False, 15),
+    "fc1-10-t2000": ("fc1", 10, 2000, 0.0, False, 40),
+    "fc1-100-t2000": ("fc1", 100, 2000, 0.0, False, 40),
+    "fc1-1000-t2000": ("fc1", 1000, 2000, 0.0, False, 15),
+    "rbf-10-t6000": ("rbf", 10, 6000, 0.0, False, 40),
+    "rbf-100-t6000": ("rbf", 100, 6000, 0.0, False, 40),
+    "rbf-1000-t6000": ("rbf", 1000, 6000, 0.0, False, 15),
+    "rbf-10-t2000": ("rbf", 10, 2000, 0.0, False, 40),
+    "rbf-100-t2000": ("rbf", 100, 2000, 0.0, False, 40),
+    "rbf-1000-t2000": ("rbf", 1000, 2000, 0.0, False, 15),
+    "fc1-rho0.9-1000-t2000": ("fc1", 1000, 2000, 0.9, False, 15),
+    "fc1-rho0.9-aug-1000-t2000": ("fc1", 1000, 2000, 0.9, True, 15),
+    "conv1-100-t1000": ("conv1", 100, 1000, 0.0, False, 3),
 }
+BLAS = {"OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
 
 
 def load() -> str:
-    return os.getloadavg().__repr__()
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
-def matmul_floor(name: str, n_s: int, n_t: int, steps: int) -> dict:
-    """ms of the two matmuls alone (random f32 data of MNIST's shape)."""
-    import jax  # noqa: PLC0415
-    import jax.numpy as jnp  # noqa: PLC0415
-    import numpy as np  # noqa: PLC0415
-
-    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
-    xt = jax.random.normal(k1, (n_t, 784), jnp.float32)  # [n_t, d]
-    xs = jax.random.normal(k2, (n_s, 784), jnp.float32)  # [n_s, d]
-    g = jax.random.normal(k3, (n_t, n_s), jnp.float32)  # [n_t, n_s]
-    f = jax.jit(lambda xt, xs, g: (xt @ xs.T, g.T @ xt))  # [n_t, n_s], [n_s, d]
-    t0 = time.perf_counter()
-    jax.block_until_ready(f(xt, xs, g))
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(xt, xs, g))
-        times.append(time.perf_counter() - t0)
-    return {"case": name, "kernel": "-", "support": n_s, "target_batch": n_t,
-            "timed_steps": steps, "compile_s": round(compile_s, 3),
-            "ms_per_step_median": round(1e3 * float(np.median(times)), 2),
-            "ms_per_step_mean": round(1e3 * float(np.mean(times)), 2),
-            "ms_per_step_min": round(1e3 * float(np.min(times)), 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "devices": len(jax.devices()), "dtype": "float32", "path": "two matmuls only"}
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def one(name: str, steps_override: int | None, nt_kernel: bool = False) -> dict:
-    """Runs one case in this process and returns its figures."""
+    """Runs one kipctl case in this process and returns its figures."""
     import jax  # noqa: PLC0415
     import jax.numpy as jnp  # noqa: PLC0415
     import numpy as np  # noqa: PLC0415
@@ -76,55 +74,81 @@ def one(name: str, steps_override: int | None, nt_kernel: bool = False) -> dict:
     sys.path.insert(0, str(REPO))
     from kip_runner.config.schema import KernelConfig  # noqa: PLC0415
     from kip_runner.core import kip  # noqa: PLC0415
+    from kip_runner.core.augment import AugmentArgs  # noqa: PLC0415
+    from kip_runner.core.corrupt import corrupt  # noqa: PLC0415
     from kip_runner.core.kernels import make_kernel_fn  # noqa: PLC0415
     from kip_runner.core.sampling import sample_indices  # noqa: PLC0415
     from kip_runner.data import load_dataset  # noqa: PLC0415
-    from kip_runner.pipelines.distill import gram_fn_of, target_sharding  # noqa: PLC0415
+    from kip_runner.pipelines.distill import gram_fn_of  # noqa: PLC0415
 
-    kernel, n_s, n_t, steps = CASES[name]
+    kernel, n_s, n_t, rho, aug, steps = CASES[name]
     steps = steps_override or steps
-    if name.startswith("matmul-floor"):
-        return matmul_floor(name, n_s, n_t, steps)
-    depth = 1
     kcfg = {"fc1": KernelConfig(), "rbf": KernelConfig(name="rbf", arch="rbf"),
             "conv1": KernelConfig(name="conv1", arch="conv", width=128)}[kernel]
     ds = load_dataset("mnist", os.environ.get("KIP_DATA_DIR", str(REPO.parent / "shared/data")))
     data = kip.target_data(ds.x_train, ds.targets(), ds.y_train, jnp.float32)
-    idx = np.asarray(sample_indices(jax.random.PRNGKey(0), ds.y_train, n_s, 10))
-    tx = kip.make_optimizer(0.01, kip.frozen_mask(np.zeros((n_s,) + ds.x_train.shape[1:],
-                                                           bool), 10, False))
-    state = kip.init_state(jnp.asarray(ds.x_train[idx]), jnp.asarray(ds.targets()[idx]), tx)
-    sharding, _ = target_sharding(n_t)
+    idx = np.asarray(sample_indices(jax.random.PRNGKey(0), ds.y_train, n_s, 10))  # [n_s]
+    x0 = ds.x_train[idx]  # [n_s,28,28,1]
+    mask = np.zeros(x0.shape, bool)
+    if rho > 0:
+        x0, mask = (np.asarray(a) for a in corrupt(jax.random.PRNGKey(2), x0, rho, "noise"))
+    tx = kip.make_optimizer(0.01, kip.frozen_mask(mask, 10, False))
+    state = kip.init_state(jnp.asarray(x0), jnp.asarray(ds.targets()[idx]), tx)
     gram_fn = None if nt_kernel else gram_fn_of(kcfg, int(np.prod(ds.x_train.shape[1:])))
-    step = kip.make_kip_step(make_kernel_fn(**{**kcfg.kernel_args(), "depth": depth}), tx,
-                             reg=1e-6, target_batch=n_t, n_classes=10, target_sharding=sharding,
-                             gram_fn=gram_fn)
+    step = kip.make_kip_step(make_kernel_fn(**kcfg.kernel_args()), tx, reg=1e-6,
+                             target_batch=n_t, n_classes=10,
+                             augment_args=AugmentArgs() if aug else None, gram_fn=gram_fn)
     key = jax.random.PRNGKey(1)
     t0 = time.perf_counter()
     state, m = step(state, key, data)
     float(m["loss"])
     compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(steps):
+    times, rss_early = [], None
+    for i in range(steps):
         t0 = time.perf_counter()
         state, m = step(state, key, data)
-        float(m["loss"])
+        float(m["loss"])  # waits for the step, as the distill loop does
         times.append(time.perf_counter() - t0)
-    return {"case": name, "kernel": kernel, "support": n_s, "target_batch": n_t,
-            "timed_steps": steps, "compile_s": round(compile_s, 3),
-            "ms_per_step_median": round(1e3 * float(np.median(times)), 2),
-            "ms_per_step_mean": round(1e3 * float(np.mean(times)), 2),
+        if i == min(4, steps - 1):
+            rss_early = rss_mb()
+    return {"case": name, "kernel": kernel, "support": n_s, "target_batch": n_t, "rho": rho,
+            "augment": aug, "timed_steps": steps, "compile_s": round(compile_s, 3),
+            "ms_per_step": round(1e3 * float(np.median(times)), 2),
             "ms_per_step_min": round(1e3 * float(np.min(times)), 2),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "final_loss": float(m["loss"]), "devices": len(jax.devices()),
-            "dtype": "float32",
+            "rss_growth_mb": round(rss_mb() - rss_early, 1), "final_loss": float(m["loss"]),
             "path": "neural-tangents kernel" if nt_kernel or gram_fn is None else "gram"}
+
+
+def run_json(cmd: list[str]) -> dict:
+    out = subprocess.run(cmd, capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONPATH=str(REPO), **BLAS))
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def reference(n_s: int, n_t: int, rho: float, steps: int) -> dict:
+    """refkip.py at the same support / targets / rho (it discards its first 5 steps)."""
+    return run_json([sys.executable, str(SHARED_BENCH / "refkip.py"), "--support", str(n_s),
+                     "--target", str(n_t), "--rho", str(rho), "--steps", str(steps + 5)])
+
+
+def floor(n_s: int, n_t: int, with_kss: bool) -> float:
+    cmd = [sys.executable, str(SHARED_BENCH / "matmul_floor.py"), "--support", str(n_s),
+           "--target", str(n_t)] + (["--with-kss"] if with_kss else [])
+    return float(run_json(cmd)["ms"])
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a and b else None
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default=",".join(CASES))
     p.add_argument("--steps", type=int, default=None, help="timed steps per case")
+    p.add_argument("--no-reference", action="store_true", help="skip refkip.py")
     p.add_argument("--out", default=str(REPO / "results" / "distill" / "bench"))
     p.add_argument("--nt-kernel", action="store_true",
                    help="use the neural-tangents kernel_fn instead of the dot-product path")
@@ -133,36 +157,51 @@ def main() -> int:
     if args.one:
         print(json.dumps(one(args.one, args.steps, args.nt_kernel)))
         return 0
-    rows = []
+    rows, floors, refs = [], {}, {}
+    start_load = load()
     for name in args.cases.split(","):
+        kernel, n_s, n_t, rho, aug, steps = CASES[name]
         before = load()
-        cmd = [sys.executable, __file__, "--one", name] + (
-            ["--steps", str(args.steps)] if args.steps else []) + (
-            ["--nt-kernel"] if args.nt_kernel else [])
-        # as kipctl runs it: one OpenBLAS thread unless set (kip_runner/__init__.py)
-        blas = os.environ.get("OPENBLAS_NUM_THREADS", "1")
-        out = subprocess.run(cmd, capture_output=True, text=True,
-                             env=dict(os.environ, PYTHONPATH=str(REPO),
-                                      OPENBLAS_NUM_THREADS=blas))
-        if out.returncode != 0:
-            print(out.stderr[-3000:], file=sys.stderr)
-            return 1
-        row = json.loads(out.stdout.strip().splitlines()[-1])
-        row.update(load_before=before, load_after=load(), openblas_threads=blas)
+        row = run_json([sys.executable, __file__, "--one", name]
+                       + (["--steps", str(args.steps)] if args.steps else [])
+                       + (["--nt-kernel"] if args.nt_kernel else []))
+        if (n_s, n_t) not in floors:
+            floors[(n_s, n_t)] = (floor(n_s, n_t, False), floor(n_s, n_t, True))
+        row["floor_ms"], row["floor_kss_ms"] = (round(v, 2) for v in floors[(n_s, n_t)])
+        if kernel == "fc1" and not args.no_reference:
+            if (n_s, n_t, rho) not in refs:
+                refs[(n_s, n_t, rho)] = reference(n_s, n_t, rho, args.steps or steps)
+            row["ref_ms"] = round(refs[(n_s, n_t, rho)]["ms_per_step"], 2)
+        row.update(speedup_vs_ref=ratio(row.get("ref_ms"), row["ms_per_step"]),
+                   x_floor=ratio(row["ms_per_step"], row["floor_ms"]),
+                   x_floor_kss=ratio(row["ms_per_step"], row["floor_kss_ms"]),
+                   load_before=before, load_after=load(), openblas_threads=BLAS[
+                       "OPENBLAS_NUM_THREADS"])
         rows.append(row)
         print(json.dumps(row), flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    aug = {r["augment"]: r["ms_per_step"] for r in rows if r["rho"] == 0.9}
     meta = {"command": " ".join([Path(sys.executable).name] + sys.argv),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
-            "note": "2-core machine shared with other workers; load = os.getloadavg()"}
+            "load_start": start_load, "load_end": load(),
+            "augmentation_overhead": (ratio(aug[True], aug[False]) if len(aug) == 2 else None),
+            "note": "2-core machine, nothing else running (idle) unless the loads say otherwise; "
+                    "ratios are from this one run"}
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "cases": rows}, indent=2)
                                         + "\n")
-    cols = ["case", "path", "support", "target_batch", "compile_s", "ms_per_step_median",
-            "ms_per_step_mean", "peak_rss_mb", "load_before", "load_after"]
+    cols = ["case", "ms_per_step", "ref_ms", "speedup_vs_ref", "floor_ms", "x_floor",
+            "floor_kss_ms", "x_floor_kss", "compile_s", "peak_rss_mb", "rss_growth_mb",
+            "load_before", "load_after"]
     md = [f"# distill step benchmark ({meta['date']})", "", f"`{meta['command']}`", "",
-          meta["note"], "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+          f"{meta['note']}. Load (1/5/15 min) at start {meta['load_start']}, end "
+          f"{meta['load_end']}. speedup_vs_ref = reference ms / kipctl ms (FC1 only); x_floor ="
+          " kipctl ms / two-matmul floor; x_floor_kss = kipctl ms / floor with the K_ss "
+          f"matmuls. Augmentation overhead (KIP_rho 1000/2000): "
+          f"{meta['augmentation_overhead']}x.", "",
+          "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    md += ["| " + " | ".join("–" if r.get(c) is None else str(r.get(c)) for c in cols) + " |"
+           for r in rows]
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     return 0
 
