@@ -269,13 +269,13 @@ _table-a6:
 # (only the networks' loss differs), so the second table trains no KIP again.
 # =============================================================================================
 A7_GRID_smoke := supports=[20] rhos=[0,0.9] distill.steps=5 distill.target_batch=200 nn.steps=20 nn.seeds=2 net.width=256
-A7_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=200 distill.target_batch=2000 nn.steps=500 nn.seeds=2 net.width=1024
+A7_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=2000 distill.target_batch=2000 nn.steps=500 nn.seeds=2 net.width=1024
 A7_GRID_paper := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=30000 nn.steps=5000 nn.seeds=5 net.width=4096
 A9_GRID_smoke := supports=[20] rhos=[0,0.9] distill.steps=3 distill.target_batch=200 nn.steps=20 nn.seeds=2 net.width=256
 A9_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=100 distill.target_batch=2000 nn.steps=300 nn.seeds=2 net.width=1024
 A9_GRID_paper := supports=[1000,10000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=25000 nn.steps=5000 nn.seeds=5 net.width=4096
 A7_NOTE_smoke := 20 images, 5 KIP steps, 20 NN steps, width 256, 2 inits
-A7_NOTE_cpu := 1000 images; KIP 200 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 1024 (paper: 4096), 500 steps, 2 inits (paper: 5)
+A7_NOTE_cpu := 1000 images; KIP 2000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 1024 (paper: 4096), 500 steps, 2 inits (paper: 5)
 A7_NOTE_paper := paper protocol, 5 inits
 A9_NOTE_smoke := 20 images, 3 KIP steps, 20 NN steps, width 256, 2 inits
 A9_NOTE_cpu := 1000 images; KIP 100 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
@@ -409,10 +409,10 @@ _figure-a5:
 # REPRODUCTION.md: copy the SCALE=cpu tables it quotes into results/repro/ (committed) and
 # regenerate it from them (tools/make_reproduction.py; numbers are never typed by hand).
 # =============================================================================================
-REPRODUCTION_ITEMS := table-1 table-a1 figure-2 table-a7 table-a8
+REPRODUCTION_ITEMS := table-1 table-a1 figure-2 table-a7 table-a8 audit
 .PHONY: reproduction
 reproduction: install
-	rm -rf results/repro && mkdir -p results/repro
+	mkdir -p results/repro  # items whose outputs are not on this machine keep their files
 	for t in $(REPRODUCTION_ITEMS); do \
 	  for f in $(OUT)/tables/$$t-cpu.* $(OUT)/figures/$$t-cpu.*; do \
 	    [ -f "$$f" ] && cp "$$f" results/repro/ || true; done; \
@@ -420,3 +420,24 @@ reproduction: install
 	    values=seconds format=csv out=results/repro name=$$t-cpu-seconds \
 	    caption="compute seconds of the runs of make $$t SCALE=cpu" > /dev/null || true; done
 	$(PY) tools/make_reproduction.py --src results/repro --out REPRODUCTION.md
+
+# =============================================================================================
+# kipctl audit (issue #15, docs/audit.md): membership inference and nearest-image leakage of
+# natural / KIP / KIP_rho supports, with the null (nothing can leak) and leak (the members
+# themselves) sanity cells. One process; its run dir resumes (finished distillations and
+# cached scores are reused). The report is the strongest attack per cell and member group.
+# =============================================================================================
+AUDIT_smoke := universe=200 support=10 shadows=4 rhos=[0,0.9] distill.steps=10 distill.target_batch=100 dataset.n_test=1000
+AUDIT_cpu := universe=4000 support=100 shadows=16 rhos=[0,0.5,0.75,0.9] distill.steps=300 distill.target_batch=1000
+AUDIT_paper := universe=20000 support=100 shadows=64 rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=6000
+AUDIT_NOTE_smoke := support 10, universe 200, 4 runs, 10 KIP steps with 100 member targets, first 1000 test images
+AUDIT_NOTE_cpu := support 100, universe 4000 (2000 members per run), 16 runs, KIP 300 steps with 1000 member targets (KIP_rho augmented), full test set
+AUDIT_NOTE_paper := support 100, universe 20000, 64 runs, KIP 10k steps with 6000 member targets (a GPU cluster's worth)
+
+.PHONY: audit _audit
+audit: install
+	$(TIMED) _$@ SCALE=$(SCALE) OUT=$(OUT)
+_audit:
+	$(KIPCTL) audit dataset=mnist kernel=fc1 $(AUDIT_$(SCALE)) hydra.run.dir=$(REPRO)/audit
+	$(KIPCTL) report $(REPRO)/audit audit=strongest out=$(OUT)/tables name=audit-$(SCALE) \
+	    caption="kipctl audit (MNIST, FC1 kernel; membership inference: AUC, TPR at 1% / 0.1% FPR with Clopper-Pearson 95% bounds, epsilon lower bound, KRR test accuracy; SCALE=$(SCALE): $(AUDIT_NOTE_$(SCALE)); $(TODAY))"

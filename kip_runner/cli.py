@@ -42,6 +42,9 @@ COMMANDS: dict[str, Command] = {
                        "finite-width networks trained on natural subsets or a support.npz"),
     "label-solve": Command("label_solve", "kip_runner.pipelines.label_solve",
                            "closed-form Label Solve of a support set's labels (any kernel)"),
+    "audit": Command("audit", "kip_runner.pipelines.audit",
+                     "privacy audit of KIP / KIP_rho supports: membership inference, nearest "
+                     "images"),
 }
 
 

@@ -205,6 +205,28 @@ BUILDERS = {"table-1": table_1, "table-a1": table_a1, "figure-2": figure_2,
             "table-a8": lambda s: corruption(s, "table-a8")}
 
 
+def audit_section(src: Path) -> list[str]:
+    """The privacy audit (issue #15): the table `kipctl report audit=strongest` wrote, then
+    the findings written from results/audit/ (audit.csv, summary.json)."""
+    table = src / "audit-cpu.md"
+    findings = REPO / "results" / "audit" / "FINDINGS.md"
+    lines = ["## Privacy audit (MNIST, FC1, support 100): what KIP and KIP_ρ images reveal", ""]
+    if not table.exists() or not findings.exists():
+        return lines + ["Not run yet: `make audit SCALE=cpu`.", ""]
+    body = table.read_text().splitlines()
+    lines += ["- Command: `make audit SCALE=cpu` (docs/audit.md; per-example scores, ROC and "
+              "nearest-image figures: results/audit/)",
+              f"- Wall time of the first `make` of it: {wall(src, 'audit', '.first')}",
+              f"- Wall time of the last `make` of it (attack stage recomputed from cached "
+              f"distillations and scores): {wall(src, 'audit')}",
+              f"- Caption: {body[0].strip()}", "",
+              "Strongest attack per cell, ρ and member group (`init`: the members the support "
+              "was initialised from; `other`: the rest):", ""]
+    lines += [ln for ln in body[1:] if ln.strip()] + ["", "![ROC](results/audit/roc.png)", ""]
+    lines += [ln for ln in findings.read_text().splitlines() if not ln.startswith("<!--")]
+    return lines + [""]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", type=Path, default=REPO / "results" / "repro")
@@ -243,6 +265,7 @@ def main() -> int:
             lines += [f"![Figure 2, SCALE=cpu](results/repro/{item}-cpu.png)", ""]
         lines += [frame.to_markdown(index=False), "", "Gaps:", ""]
         lines += [f"- {g}" for g in GAPS[item]] + [""]
+    lines += audit_section(args.src)
     args.out.write_text("\n".join(lines))
     print(f"written: {args.out}" + (f" (missing: {', '.join(missing)})" if missing else ""))
     return 0

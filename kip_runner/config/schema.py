@@ -454,3 +454,5 @@ def register() -> None:
     cs.store(group="net", name="net_schema", node=NetConfig)
     cs.store(name="eval_nn_schema", node=EvalNnConfig)
     cs.store(name="label_solve_schema", node=LabelSolveConfig)
+    from kip_runner.config.audit_schema import register_audit  # noqa: PLC0415 (imports us)
+    register_audit(cs)

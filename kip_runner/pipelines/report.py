@@ -3,7 +3,7 @@ the paper's tables and figures, and image grids of support sets.
 
     kipctl report <dir> [<dir> ...] [by=dataset,kernel,support] [values=accuracy_mean]
                   [format=md,csv,tex] [out=<dir>] [name=report] [caption=...]
-                  [paper=table-1|table-2|table-a7..a10] [sweep=rho]
+                  [paper=table-1|table-2|table-a7..a10] [sweep=rho] [audit=strongest|all]
                   [figure=figure-2|figure-a1|figure-a3|figure-a4|figure-a5]
     kipctl report images=<path/to/support.npz> [out=<dir>] [name=images] [caption=...]
 
@@ -21,6 +21,10 @@ the table's loss); Tables 1/2 from distill, label-solve and eval-nn run director
 With sweep=rho the corrupt-sweep results.csv files under the paths are laid out as the
 paper's corruption tables (rows [dataset x net x] data x support x evaluator x loss, columns
 rho; Tables A5/A6 read one sweep per network this way).
+
+With audit=strongest|all the kipctl audit tables (audit.csv) under the paths are laid out as
+one row per cell x rho x member group (x attack): AUC, TPR at 1% / 0.1% FPR with their
+Clopper-Pearson bounds, the epsilon lower bound and the cell's KRR test accuracy (%).
 
 With figure=<id> the figure is also written as <out>/<name>.png and .pdf (PAPER.md §7):
   figure-2   label-solve runs: accuracy vs support size, one line per number of targets
@@ -56,7 +60,7 @@ from kip_runner.runs.support import Support, load_support
 
 log = logging.getLogger(__name__)
 KEYS = ("by", "values", "format", "out", "name", "caption", "paper", "figure", "images",
-        "sweep")
+        "sweep", "audit")
 RESULT_COLUMNS = {"data", "support", "rho", "evaluator", "test_accuracy", "status"}
 DEFAULT_BY = ("command", "dataset", "kernel", "kind", "net", "source", "data", "support",
               "rho", "loss", "learn_labels", "augment")
@@ -190,6 +194,45 @@ def sweep_table(paths: list[Path], layout: str) -> pd.DataFrame:
         raise KipctlError(f"sweep=rho found no done corrupt-sweep results.csv rows under "
                           f"{', '.join(map(str, paths))}")
     return table
+
+
+def audit_table(paths: list[Path], which: str) -> pd.DataFrame:
+    """audit=strongest|all: the kipctl audit tables (audit.csv) under the paths, one row per
+    cell x rho x member group x attack (strongest: only each group's strongest attack), with
+    AUC, TPR at 1% / 0.1% FPR [Clopper-Pearson bounds], the epsilon lower bound and the
+    cell's KRR test accuracy (%) side by side (docs/audit.md)."""
+    if which not in ("strongest", "all"):
+        raise KipctlError(f"audit= takes 'strongest' or 'all', got '{which}'")
+    from kip_runner.pipelines.audit import read_audit_csv  # noqa: PLC0415
+
+    files = [f for p in paths for f in ([p / "audit.csv"] if (p / "audit.csv").exists()
+                                        else sorted(p.rglob("audit.csv")))]
+    if not files:
+        raise KipctlError(f"audit= found no audit.csv (kipctl audit) under "
+                          f"{', '.join(map(str, paths))}")
+    frames = [read_audit_csv(f).assign(run=f.parent.name) for f in files]
+    # a report written into the tree under the name "audit" is not an audit table
+    frames = [f for f in frames if {"cell", "attack", "auc", "strongest"} <= set(f.columns)]
+    if not frames:
+        raise KipctlError(f"audit= found no kipctl audit table under {', '.join(map(str, paths))}")
+    df = pd.concat(frames, ignore_index=True)
+    if which == "strongest":
+        df = df[df.strongest.astype(str) == "True"]
+
+    def tpr(key: str) -> list[str]:
+        return [f"{t:.4f} [{lo:.4f}, {hi:.4f}]" for t, lo, hi in
+                zip(df[f"tpr_at_{key}_fpr"], df[f"tpr_at_{key}_fpr_lo"],
+                    df[f"tpr_at_{key}_fpr_hi"])]
+    table = pd.DataFrame({
+        "cell": df.cell, "rho": df.rho, "members": df.members, "attack": df.attack,
+        "n_in/out": [f"{a}/{b}" for a, b in zip(df.n_members, df.n_nonmembers)],
+        "AUC": df.auc.round(4), "TPR@1%FPR [95% CI]": tpr("1pct"),
+        "TPR@0.1%FPR [95% CI]": tpr("0p1pct"), "eps_lb": df.eps_lower_bound.round(2),
+        "test acc %": [tables.pm(m, s, digits=1) for m, s in
+                       zip(df.test_accuracy, df.test_accuracy_std)]})
+    if len(files) > 1:
+        table.insert(0, "run", df.run)
+    return table.reset_index(drop=True)
 
 
 def find_results(paths: list[Path]) -> pd.DataFrame:
@@ -363,6 +406,8 @@ def main(argv: list[str]) -> int:
             grouped = paper_comparison(paths, opts["paper"])
         elif "sweep" in opts:
             grouped = sweep_table(paths, opts["sweep"])
+        elif "audit" in opts:
+            grouped = audit_table(paths, opts["audit"])
     except (KipctlError, KeyError) as e:
         print(f"kipctl: error: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2

@@ -1,0 +1,660 @@
+"""kipctl audit: measure the privacy the paper suggests for KIP_rho images (issue #15,
+docs/audit.md): membership inference (global thresholds and LiRA) and nearest-image leakage.
+
+Membership is fixed before any distillation. A class-balanced universe U and a disjoint
+population H of the same size are drawn from the training split; run r of `shadows` takes a
+class-balanced half of U as its members (core.audit.balanced_membership: every example is a
+member in half of the runs) and distils only from them. Every cell of every run is scored on
+every x in U, and the attacks pool the (run, x) pairs, each run in turn being LiRA's target
+and the other runs its shadows.
+
+Layout of the run directory:
+
+    design.npz                        U / H training indices, labels, member masks, seeds
+    data/test.npz                     the test split (raw), hard-linked into every data dir
+    runs/r03/members.npz              run 3's member masks over U and H, its seed
+    runs/r03/data/members/<ds>/       its members as a dataset (train.npz, test.npz): the
+                                      only training data its distillations see
+    runs/r03/data/population/<ds>/    its half of H (the null cell)
+    runs/r03/kip_rho-rho0.9-<fp>/     a distill child run (run-dir contract, resumable)
+    runs/r03/scores/<cell>-rho<rho>.npz   cached per-example scores of U under that cell
+    audit.csv, table.{md,csv,tex}, scores.npz, roc.{png,pdf}, neighbours.{png,pdf},
+    summary.json
+
+A child run sees only its own dataset directory, so its preprocessing statistics are those of
+its members (population, for null); U is scored in each run's own preprocessed space.
+Re-running the same command skips finished distillations and reuses cached scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import NamedTuple, Optional
+
+import jax
+import numpy as np
+import pandas as pd
+from jax.experimental import enable_x64
+
+from kip_runner.config.audit_schema import AUDIT_SCORES, DISTILLED_CELLS, AuditConfig
+from kip_runner.config.schema import DatasetConfig
+from kip_runner.core import audit, krr
+from kip_runner.core.corrupt import corrupt
+from kip_runner.core.kernels import kernel_matrix, make_kernel_fn
+from kip_runner.core.sampling import sample_indices
+from kip_runner.data import preprocess, sources
+from kip_runner.data.synthetic import make_synthetic
+from kip_runner.errors import KipctlError
+from kip_runner.pipelines import distill
+from kip_runner.pipelines.common import dataset_from_config, progress
+from kip_runner.pipelines.runner import RunFailed, config_dict, config_fingerprint, execute
+from kip_runner.runs import tables
+from kip_runner.runs.metrics import write_csv
+from kip_runner.runs.rundir import RunDir, atomic_write
+from kip_runner.runs.support import load_support
+
+log = logging.getLogger(__name__)
+DISTILL = "kip_runner.pipelines.distill"
+# Attack choice, confidence level and figure size do not change any child run or score:
+# `kipctl audit attacks=[...]` in the same run dir recomputes only the attack tables;
+# adding cells or rhos adds child runs next to the existing ones.
+FINGERPRINT_IGNORE = ("attacks", "confidence", "neighbours", "cells", "rhos")
+FPR_POINTS = {"1pct": 0.01, "0p1pct": 0.001}  # the columns tpr_at_<key>_fpr
+CSV_COLUMNS = ["cell", "rho", "members", "attack", "n_members", "n_nonmembers", "auc",
+               "tpr_at_1pct_fpr", "tpr_at_1pct_fpr_lo", "tpr_at_1pct_fpr_hi", "fpr_1pct",
+               "tpr_at_0p1pct_fpr", "tpr_at_0p1pct_fpr_lo", "tpr_at_0p1pct_fpr_hi", "fpr_0p1pct",
+               "eps_lower_bound", "test_accuracy", "test_accuracy_std", "support_drift",
+               "strongest"]
+
+
+# ------------------------------------------------------------------- design and data
+
+
+class Design(NamedTuple):
+    """Membership fixed before any distillation (saved as design.npz)."""
+
+    universe: np.ndarray  # [u] training indices of U
+    population: np.ndarray  # [u] training indices of H
+    labels: np.ndarray  # [u] classes of U
+    member: np.ndarray  # [R, u] bool: U members of each run
+    population_member: np.ndarray  # [R, u] bool: the half of H each run's null cell sees
+    seeds: np.ndarray  # [R] int: each run's distill seed
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for a in self:
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
+
+
+def raw_splits(cfg: DatasetConfig) -> sources.RawSplits:
+    """The dataset's raw (uint8) splits, as load_dataset reads them (n_train / n_test kept)."""
+    if cfg.name == "synthetic":
+        raw = make_synthetic(n_classes=cfg.n_classes)
+    elif cfg.data_dir:
+        raw = sources.read_from_dir(cfg.name, cfg.data_dir)
+    else:
+        raw = sources.read_from_tfds(cfg.name)
+    n_tr = len(raw.y_train) if cfg.n_train is None else cfg.n_train
+    n_te = len(raw.y_test) if cfg.n_test is None else cfg.n_test
+    return raw._replace(x_train=raw.x_train[:n_tr], y_train=raw.y_train[:n_tr],
+                        x_test=raw.x_test[:n_te], y_test=raw.y_test[:n_te])
+
+
+def make_design(cfg: AuditConfig, labels: np.ndarray) -> Design:
+    """U, H, the balanced member masks and the runs' seeds, all from cfg.seed."""
+    k_universe, k_member, k_population, k_seeds = jax.random.split(
+        jax.random.PRNGKey(cfg.seed), 4)
+    try:
+        u_idx, h_idx = audit.universe_and_population(k_universe, labels, cfg.universe,
+                                                     cfg.dataset.n_classes)
+    except ValueError as e:
+        raise KipctlError(f"{cfg.dataset.name}: {e}") from None
+    member = audit.balanced_membership(k_member, labels[u_idx], cfg.shadows)
+    population_member = audit.balanced_membership(k_population, labels[h_idx], cfg.shadows)
+    seeds = np.asarray(jax.random.randint(k_seeds, (cfg.shadows,), 0, 2 ** 31 - 1,
+                                          dtype=np.int32), np.int64)  # [R]
+    return Design(u_idx, h_idx, labels[u_idx], member, population_member, seeds)
+
+
+def _save_npz(path: Path, compressed: bool = True, **arrays) -> None:
+    def w(tmp: str) -> None:
+        with open(tmp, "wb") as f:
+            (np.savez_compressed if compressed else np.savez)(f, **arrays)
+    atomic_write(path, w)
+
+
+def save_or_check_design(path: Path, design: Design) -> None:
+    """Writes design.npz, or checks that an existing one (a resumed audit) is identical."""
+    if path.exists():
+        with np.load(path) as f:
+            old = Design(*(f[k] for k in Design._fields))
+        if old.digest() != design.digest():
+            raise KipctlError(f"{path} holds another membership design than this config "
+                              "draws; use a new hydra.run.dir")
+        return
+    _save_npz(path, **design._asdict())
+
+
+def child_dataset_name(name: str) -> str:
+    # `synthetic` is generated in memory whatever data_dir says; its subsets need a real name
+    return "synthetic_subset" if name == "synthetic" else name
+
+
+def write_dataset(folder: Path, x: np.ndarray, y: np.ndarray, test: Path) -> None:
+    """<folder>/train.npz (x, y) and test.npz (a hard link to the shared test split)."""
+    if not (folder / "train.npz").exists():
+        _save_npz(folder / "train.npz", x=x, y=y)
+    if not (folder / "test.npz").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(test, folder / "test.npz")
+        except OSError:
+            shutil.copyfile(test, folder / "test.npz")
+
+
+class RunData(NamedTuple):
+    members: DatasetConfig  # the run's members as a dataset (train split = members only)
+    population: DatasetConfig  # its half of H (the null cell's only data)
+
+
+def prepare_runs(cfg: AuditConfig, root: Path, raw: sources.RawSplits,
+                 design: Design) -> list[RunData]:
+    """Writes each run's members.npz and dataset directories (skipping existing files)."""
+    test = root / "data" / "test.npz"
+    if not test.exists():
+        _save_npz(test, x=raw.x_test, y=raw.y_test)
+    name = child_dataset_name(cfg.dataset.name)
+    out = []
+    for r in range(cfg.shadows):
+        run = root / "runs" / f"r{r:02d}"
+        m_idx = design.universe[design.member[r]]  # [u/2] training indices
+        h_idx = design.population[design.population_member[r]]  # [u/2]
+        if not (run / "members.npz").exists():
+            _save_npz(run / "members.npz", compressed=False, seed=design.seeds[r],
+                      member=design.member[r], population_member=design.population_member[r],
+                      universe=design.universe, population=design.population)
+        configs = []
+        for kind, idx in (("members", m_idx), ("population", h_idx)):
+            folder = run / "data" / kind
+            write_dataset(folder / name, raw.x_train[idx], raw.y_train[idx], test)
+            configs.append(dataclasses.replace(cfg.dataset, name=name, data_dir=str(folder),
+                                               n_train=None, n_test=None))
+        out.append(RunData(*configs))
+    return out
+
+
+# ------------------------------------------------------------------- one cell of one run
+
+
+class Kernel(NamedTuple):
+    fn: object
+    jitted: object
+    block_size: int
+
+    def matrix(self, x1, x2=None) -> np.ndarray:
+        return kernel_matrix(self.fn, x1, x2, self.block_size, None, self.jitted)
+
+    def diag(self, x, block: int = 256) -> np.ndarray:
+        """k(x_i, x_i) for every row, from diagonal blocks. x [n, ...] -> [n]"""
+        n = x.shape[0]
+        pad = (-n) % block if n > block else 0
+        xp = np.concatenate([x, np.repeat(x[:1], pad, axis=0)]) if pad else x
+        b = min(block, n)
+        out = [np.diagonal(np.asarray(self.jitted(xp[i:i + b], xp[i:i + b])))
+               for i in range(0, xp.shape[0], b)]
+        return np.concatenate(out)[:n]  # [n]
+
+
+def make_kernel(cfg: AuditConfig) -> Kernel:
+    fn = make_kernel_fn(**cfg.kernel.kernel_args())
+    return Kernel(fn, jax.jit(fn), cfg.kernel.block_size)
+
+
+def cell_name(cell: str, rho: float) -> str:
+    return f"{cell}-rho{rho:g}"
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+class Support(NamedTuple):
+    x: np.ndarray  # [m, H, W, C] float32, the run's preprocessed space
+    y: np.ndarray  # [m, C]
+    init_pos: np.ndarray  # [k] positions in U of the init images (empty: none from U)
+    drift: float  # mean ||x - x0|| / ||x0|| over the support (nan: not distilled)
+
+
+def initial_support(dcfg, ds) -> tuple[np.ndarray, Optional[np.ndarray]]:
+    """A distill run's initial support (after rho-corruption) and, for init=image, the
+    positions of its init images in ds's train split, drawn as pipelines.distill draws them
+    (distill.run_keys(seed), in the run's own precision). Returns (x0 [m,H,W,C] float32,
+    idx [m] or None).
+
+    Raises:
+      KipctlError: the recomputed init images are not rows of ds (distill's draw changed:
+        the init / other split would be wrong).
+    """
+    with enable_x64(bool(dcfg.x64)):
+        keys = distill.run_keys(dcfg.seed)
+        x0, _ = distill.init_support(keys.init, ds, dcfg, np.float32)
+        x0 = np.asarray(x0, np.float32)  # [m,H,W,C]
+        idx = None
+        if dcfg.init == "image":
+            idx = np.asarray(sample_indices(keys.init, ds.y_train, dcfg.support,
+                                            ds.n_classes))  # [m]
+            if not np.array_equal(x0, ds.x_train[idx].astype(np.float32)):
+                raise KipctlError("could not identify the init images of a distill run (its "
+                                  "init draw changed); the init/other split would be wrong")
+        if dcfg.rho > 0:
+            x0 = np.asarray(corrupt(keys.corrupt, x0, dcfg.rho, dcfg.corruption)[0],
+                            np.float32)
+    return x0, idx
+
+
+def get_support(cfg: AuditConfig, design: Design, data: RunData, r: int, cell: str,
+                rho: float, ds_members, ds_population, child: Optional[Path]) -> Support:
+    """The support of one cell of run r (distilling it first if needed)."""
+    member_pos = np.flatnonzero(design.member[r])  # [u/2] U positions, in train.npz order
+    if cell in ("natural", "leak"):
+        ds = ds_members
+        if cell == "leak":
+            idx = np.arange(len(ds.y_train))
+        else:  # the kip cells' init images: natural and KIP supports are paired
+            kip = cfg.distill_config("kip", 0.0, data.members, int(design.seeds[r]))
+            idx = initial_support(kip, ds)[1]
+        return Support(ds.x_train[idx], ds.targets("train")[idx], member_pos[idx],
+                       float("nan"))
+    ds = ds_population if cell == "null" else ds_members
+    dcfg = cfg.distill_config(cell, rho, data.population if cell == "null" else data.members,
+                              int(design.seeds[r]))
+    container = config_dict(dcfg)
+    try:
+        execute(DISTILL, dcfg, container, RunDir(child, "distill"))
+    except RunFailed as e:
+        raise KipctlError(str(e)) from None
+    sup = load_support(child / "support.npz", ds.n_classes, ds.x_train.shape[1:])
+    if sup.images.shape[0] != cfg.support:
+        raise KipctlError(f"{child}/support.npz has {sup.images.shape[0]} images, expected "
+                          f"{cfg.support}")
+    x0, idx = initial_support(dcfg, ds)  # [m,H,W,C], [m] or None
+    frozen = sup.mask if sup.mask is not None else np.zeros(x0.shape, bool)
+    if not np.allclose(sup.images[frozen], x0[frozen], rtol=0, atol=1e-6):
+        raise KipctlError(f"{child}: the frozen pixels of the support do not match the "
+                          "recomputed corrupted init images (distill's init draw changed)")
+    # how far KIP moved the support from its initialisation (relative l2, mean over images)
+    flat0 = x0.reshape(len(x0), -1)
+    change = np.linalg.norm(sup.images.reshape(len(x0), -1) - flat0, axis=1)
+    drift = float(np.mean(change / np.maximum(np.linalg.norm(flat0, axis=1), 1e-12)))
+    init_pos = member_pos[idx] if idx is not None and cell != "null" else np.zeros(0, np.int64)
+    return Support(sup.images, sup.labels, init_pos, drift)
+
+
+def standardised(raw_x: np.ndarray, stats: preprocess.Stats) -> np.ndarray:
+    """Raw images in a run's preprocessed space, exactly as its dataset was built
+    (float32, like the support). [n,H,W,C]"""
+    x = preprocess.standardize(raw_x, stats.mean, stats.std)
+    if stats.zca is not None:
+        x = preprocess.apply_zca(x, stats.zca)
+    return np.asarray(x, np.float32)
+
+
+def score_cell(cfg: AuditConfig, kernel: Kernel, sup: Support, x_u: np.ndarray,
+               y_u: np.ndarray, ds, rho: float, member: np.ndarray,
+               with_neighbours: bool) -> dict:
+    """Per-example scores of U (higher = member) and the cell's KRR test accuracy."""
+    dtype = np.float64 if cfg.x64 else np.float32
+    n_classes = cfg.dataset.n_classes
+    targets_u = preprocess.centered_one_hot(y_u, n_classes)  # [u, C]
+    with enable_x64(bool(cfg.x64)):
+        xs = sup.x.astype(dtype)  # [m,H,W,C]
+        k_ss = kernel.matrix(xs)  # [m, m]
+        k_us = kernel.matrix(x_u.astype(dtype), xs)  # [u, m]
+        k_ts = kernel.matrix(ds.x_test.astype(dtype), xs)  # [n_test, m]
+        k_uu = kernel.diag(x_u.astype(dtype))  # [u]
+        try:
+            fit = krr.fit(k_ss, np.asarray(sup.y, dtype), cfg.reg)
+        except ValueError as e:
+            raise KipctlError(f"KRR solve of the support failed: {e}") from None
+        alpha = np.asarray(fit.alpha)  # [m, C]
+    pred_u = k_us @ alpha  # [u, C]
+    pred_t = k_ts @ alpha  # [n_test, C]
+    acc = float(np.mean(pred_t.argmax(1) == ds.y_test))
+    d = int(np.prod(x_u.shape[1:]))
+    keep = audit.unfrozen_count(d, rho)
+    nn_l2, _ = audit.nearest_sq_distance(x_u, sup.x)
+    nn_trim = nn_l2 / d if keep >= d else audit.trimmed_nearest(x_u, sup.x, keep)[0]
+    out = {"loss": -audit.squared_loss(pred_u, targets_u), "margin": audit.margin(pred_u, y_u),
+           "nn_l2": -nn_l2, "nn_trim": -nn_trim,
+           "kernel_sim": audit.kernel_similarity(k_us, k_uu, np.diagonal(k_ss)),
+           "test_accuracy": np.float64(acc), "drift": np.float64(sup.drift),
+           "init_pos": sup.init_pos}
+    if with_neighbours:
+        # each support image's nearest member of this run, by the mean squared difference
+        # over its `keep` closest pixels (all pixels when rho = 0)
+        pos = np.flatnonzero(member)  # [u/2]
+        dist, idx = audit.trimmed_nearest(sup.x, x_u[pos], keep)
+        out.update(nb_support=sup.x, nb_member=pos[idx], nb_dist=dist)
+    return out
+
+
+def cell_scores(cfg: AuditConfig, kernel: Kernel, design: Design, data: RunData, r: int,
+                cell: str, rho: float, run_dir: Path, raw_u: np.ndarray, cache: dict) -> dict:
+    """Scores of one cell of run r: from runs/rXX/scores/ when cached for this support and
+    scoring config, else computed (distilling first when needed) and cached."""
+    child = None
+    if cell in DISTILLED_CELLS:
+        dcfg = cfg.distill_config(cell, rho, data.population if cell == "null" else data.members,
+                                  int(design.seeds[r]))
+        fp = config_fingerprint(DISTILL, config_dict(dcfg))[:8]
+        child = run_dir / f"{cell_name(cell, rho)}-{fp}"
+    path = run_dir / "scores" / f"{cell_name(cell, rho)}.npz"
+    scoring = json.dumps({"kernel": dataclasses.asdict(cfg.kernel), "reg": cfg.reg,
+                          "x64": cfg.x64, "design": design.digest(), "r": r, "rho": rho,
+                          "neighbours": r == 0 and cfg.neighbours > 0,
+                          "child": None if child is None else child.name}, sort_keys=True)
+    done = child is None or RunDir(child).status() == "done"
+    if path.exists() and done:
+        with np.load(path) as f:
+            if str(f["scoring"]) == scoring and (child is None or str(f["support_digest"]) ==
+                                                 _file_digest(child / "support.npz")):
+                return {k: f[k] for k in f.files}
+    key = (r, "population" if cell == "null" else "members")
+    if key not in cache:  # a run's datasets are loaded once, for all its cells
+        cache.clear()
+        ds_m = dataset_from_config(data.members)
+        ds_h = dataset_from_config(data.population)
+        cache.update({(r, "members"): ds_m, (r, "population"): ds_h})
+    ds_m, ds_h = cache[(r, "members")], cache[(r, "population")]
+    sup = get_support(cfg, design, data, r, cell, rho, ds_m, ds_h, child)
+    ds = cache[key]
+    x_u = standardised(raw_u, ds.stats)  # [u,H,W,C]
+    scores = score_cell(cfg, kernel, sup, x_u, design.labels, ds, rho, design.member[r],
+                        with_neighbours=(r == 0 and cfg.neighbours > 0 and cell != "leak"))
+    scores.update(scoring=np.asarray(scoring), mean=ds.stats.mean, std=ds.stats.std,
+                  support_digest=np.asarray(_file_digest(child / "support.npz")
+                                            if child is not None else ""))
+    _save_npz(path, compressed=False, **scores)
+    return scores
+
+
+# ------------------------------------------------------------------- attacks
+
+
+def attack_rows(cfg: AuditConfig, cell: str, rho: float, per_run: list[dict],
+                member: np.ndarray) -> tuple[list[dict], dict, dict]:
+    """audit.csv rows of one (cell, rho): every attack x member group (all members; the
+    init images; the other members), the strongest attack per group marked.
+
+    Returns (rows, attack scores [R, u] by name, ROC of the strongest attack on all members).
+    """
+    runs, n = member.shape
+    stacked = {s: np.stack([p[s] for p in per_run]) for s in AUDIT_SCORES}  # [R, u] each
+    attacks = {a: stacked[a] for a in cfg.attacks if a in AUDIT_SCORES}
+    # which shadows LiRA's equal-count fit keeps: its own stream of the audit's seed
+    lira_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0x7117A)
+    for name, online in (("lira_offline", False), ("lira_online", True)):
+        if name in cfg.attacks:
+            attacks[name] = audit.lira_scores(stacked["margin"], member, online, lira_key)
+    init = np.zeros((runs, n), bool)  # [R, u]
+    for r, p in enumerate(per_run):
+        init[r, np.asarray(p["init_pos"], np.int64)] = True
+    if np.any(init & ~member):
+        raise KipctlError(f"{cell}: an init image is not a member of its run (design bug)")
+    groups = [("all", member)]
+    if init.any() and (member & ~init).any():
+        groups += [("init", init), ("other", member & ~init)]
+    acc = np.array([float(p["test_accuracy"]) for p in per_run])
+    drift = np.array([float(p["drift"]) for p in per_run])
+    base = {"cell": cell, "rho": rho, "test_accuracy": float(acc.mean()),
+            "test_accuracy_std": float(acc.std()),
+            "support_drift": float(np.mean(drift)) if np.isfinite(drift).all() else np.nan}
+    rows, rocs = [], {}
+    for group, positive in groups:
+        use = positive | ~member  # the group's members and every non-member
+        group_rows = []
+        for name, sc in attacks.items():
+            roc = audit.roc_curve(sc[use], positive[use])
+            row = {**base, "members": group, "attack": name, "n_members": roc.n_pos,
+                   "n_nonmembers": roc.n_neg, "auc": audit.roc_auc(roc)}
+            eps = 0.0
+            for key, max_fpr in FPR_POINTS.items():
+                op = audit.tpr_at_fpr(roc, max_fpr)
+                lo, hi = audit.clopper_pearson(op.tp, op.n_pos, cfg.confidence)
+                row.update({f"tpr_at_{key}_fpr": op.tpr, f"tpr_at_{key}_fpr_lo": lo,
+                            f"tpr_at_{key}_fpr_hi": hi, f"fpr_{key}": op.fpr})
+                eps = max(eps, audit.epsilon_lower_bound(op.tp, op.fp, op.n_pos, op.n_neg,
+                                                         cfg.confidence))
+            row["eps_lower_bound"] = eps
+            group_rows.append((row, roc))
+        # the strongest attack: highest TPR at 0.1% FPR (LiRA's low-FPR view), then at 1%,
+        # then AUC
+        best = max(range(len(group_rows)), key=lambda i: tuple(
+            group_rows[i][0][k] for k in ("tpr_at_0p1pct_fpr", "tpr_at_1pct_fpr", "auc")))
+        for i, (row, roc) in enumerate(group_rows):
+            row["strongest"] = i == best
+            rows.append(row)
+        if group == "all":
+            rocs = {"attack": group_rows[best][0]["attack"], "roc": group_rows[best][1]}
+    return rows, attacks, rocs
+
+
+def sanity(rows: list[dict]) -> dict:
+    """The acceptance checks: null cell at chance, leak cell found by nn_l2."""
+    out: dict = {}
+    null = [r for r in rows if r["cell"] == "null" and r["members"] == "all"]
+    if null:
+        out["sanity/null_max_auc"] = max(r["auc"] for r in null)
+        out["sanity/null_ok"] = bool(out["sanity/null_max_auc"] <= 0.6)
+        # TPR ~ FPR: the operating point's achieved FPR inside its TPR's 95% interval (7
+        # attacks x 2 points, each with a 5% miss rate under H0: an occasional miss is noise)
+        misses = [f"{r['attack']}@{key}" for r in null for key in FPR_POINTS
+                  if not r[f"tpr_at_{key}_fpr_lo"] <= r[f"fpr_{key}"]
+                  <= r[f"tpr_at_{key}_fpr_hi"]]
+        out["sanity/null_tpr_outside_interval"] = ", ".join(misses)
+    leak = [r for r in rows if r["cell"] == "leak" and r["members"] == "all"
+            and r["attack"] == "nn_l2"]
+    if leak:
+        out["sanity/leak_nn_l2_auc"] = leak[0]["auc"]
+        out["sanity/leak_ok"] = bool(leak[0]["auc"] >= 0.99)
+    return out
+
+
+def read_audit_csv(path) -> pd.DataFrame:
+    """audit.csv as written: the cell named `null` stays a string (pandas' default NA
+    markers would turn it into NaN); only empty fields are missing values."""
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+# ------------------------------------------------------------------- figures
+
+
+def _pyplot():
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+    return plt
+
+
+def _save_figure(fig, stem: Path) -> list[Path]:
+    written = []
+    for ext in ("png", "pdf"):
+        path = stem.with_suffix(f".{ext}")
+        atomic_write(path, lambda tmp, e=ext: fig.savefig(tmp, format=e, dpi=130))
+        written.append(path)
+    _pyplot().close(fig)
+    return written
+
+
+def draw_roc(rocs: dict, caption: str, stem: Path) -> list[Path]:
+    """Log-log ROC of the strongest attack (all members) per cell, chance as a diagonal."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    for label, item in rocs.items():
+        roc = item["roc"]
+        keep = roc.fpr > 0
+        ax.plot(roc.fpr[keep], roc.tpr[keep], label=f"{label} ({item['attack']}, "
+                f"AUC {audit.roc_auc(roc):.3f})", lw=1.2)
+    lo = 1.0 / max(max(item["roc"].n_neg for item in rocs.values()), 1)
+    ax.plot([lo, 1], [lo, 1], "k--", lw=0.8, label="chance")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, 1)
+    ax.set_ylim(lo, 1.05)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(fontsize=6, loc="lower right")
+    ax.set_title(caption, fontsize=7, wrap=True)
+    fig.tight_layout()
+    return _save_figure(fig, stem)
+
+
+def draw_neighbours(panels: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+                    caption: str, stem: Path, per_row: int = 10) -> list[Path]:
+    """Each support image (left) beside its nearest member (right), sorted by distance;
+    one panel per cell. panels: (title, support [k,H,W,C], member [k,H,W,C] in [0,1], dist)."""
+    plt = _pyplot()
+    h, w, c = panels[0][1].shape[1:]
+    gap, pair_gap = 1, max(2, w // 5)  # narrow inside a pair, wide between pairs
+    stride = 2 * w + gap + pair_gap
+    width = 9.0  # inches; each panel as tall as its mosaic's aspect needs, plus a title
+    rows_of = [max(1, -(-len(p[1]) // per_row)) for p in panels]
+    heights = [width * r * (h + gap) / (per_row * stride) + 0.3 for r in rows_of]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(width, sum(heights) + 0.6),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, (title, sup, mem, dist), rows in zip(axes[:, 0], panels, rows_of):
+        tile = np.ones((rows * (h + gap), per_row * stride, c))  # white background
+        for i in range(len(sup)):
+            y0, x0 = (i // per_row) * (h + gap), (i % per_row) * stride
+            tile[y0:y0 + h, x0:x0 + w] = sup[i]
+            tile[y0:y0 + h, x0 + w:x0 + w + gap] = 0.5  # grey inside a pair
+            tile[y0:y0 + h, x0 + w + gap:x0 + 2 * w + gap] = mem[i]
+        ax.imshow(tile[..., 0] if c == 1 else tile, cmap="gray" if c == 1 else None,
+                  vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"{title}: distance to the nearest member (mean squared difference over "
+                     f"the (1 - rho) d closest pixels): median {np.median(dist):.3g}, "
+                     f"min {np.min(dist):.3g}", fontsize=7)
+    fig.suptitle(caption, fontsize=7, wrap=True)
+    fig.tight_layout()
+    return _save_figure(fig, stem)
+
+
+# ------------------------------------------------------------------- the command
+
+
+def run(cfg: AuditConfig, rundir: RunDir) -> dict:
+    started = time.time()
+    root = rundir.path
+    raw = raw_splits(cfg.dataset)
+    n_classes = cfg.dataset.n_classes
+    if raw.y_train.size and (raw.y_train.min() < 0 or raw.y_train.max() >= n_classes):
+        raise KipctlError(f"{cfg.dataset.name} labels exceed n_classes={n_classes}")
+    design = make_design(cfg, raw.y_train)
+    save_or_check_design(root / "design.npz", design)
+    data = prepare_runs(cfg, root, raw, design)
+    raw_u = raw.x_train[design.universe]  # [u,H,W,C] uint8
+    kernel = make_kernel(cfg)
+    pairs = cfg.cell_rhos()
+    units = [(r, cell, rho) for r in range(cfg.shadows) for cell, rho in pairs]
+    log.info("audit: %d runs x %d cells = %d units (universe %d, support %d) in %s",
+             cfg.shadows, len(pairs), len(units), cfg.universe, cfg.support, root)
+    per_cell: dict = {p: [None] * cfg.shadows for p in pairs}
+    failed: dict = {}
+    cache: dict = {}
+    bar = progress(len(units), "audit", unit="cell")
+    for r, cell, rho in units:
+        bar.set_postfix_str(f"run {r} {cell_name(cell, rho)}")
+        t0 = time.time()
+        try:
+            per_cell[(cell, rho)][r] = cell_scores(cfg, kernel, design, data[r], r, cell, rho,
+                                                   root / "runs" / f"r{r:02d}", raw_u, cache)
+        except KipctlError as e:
+            log.error("run %d %s failed: %s", r, cell_name(cell, rho), e)
+            failed.setdefault((cell, rho), []).append(f"r{r:02d}: {e}")
+        log.info("run %d %s: %.1f s", r, cell_name(cell, rho), time.time() - t0)
+        bar.update(1)
+    bar.close()
+
+    rows, arrays, rocs, panels = [], {}, {}, []
+    for cell, rho in pairs:
+        if (cell, rho) in failed:
+            continue
+        name = cell_name(cell, rho)
+        cell_rows, attacks, roc = attack_rows(cfg, cell, rho, per_cell[(cell, rho)],
+                                              design.member)
+        rows += cell_rows
+        rocs[name] = roc
+        for key, value in attacks.items():
+            arrays[f"{name}__{key}"] = value.astype(np.float32)
+        init = np.zeros(design.member.shape, bool)
+        for r, p in enumerate(per_cell[(cell, rho)]):
+            init[r, np.asarray(p["init_pos"], np.int64)] = True
+        arrays[f"{name}__init"] = init
+        first = per_cell[(cell, rho)][0]
+        if "nb_support" in first:
+            panels.append((name, first))
+    if not rows:
+        raise KipctlError(f"every cell failed: {'; '.join(sum(failed.values(), []))[:500]}")
+
+    table = pd.DataFrame(rows)[CSV_COLUMNS]
+    write_csv(rundir / "audit.csv", table)
+    _save_npz(rundir / "scores.npz", universe=design.universe, labels=design.labels,
+              member=design.member, seeds=design.seeds, **arrays)
+    caption = (f"kipctl audit, {cfg.dataset.name}, kernel {cfg.kernel.name}, support "
+               f"{cfg.support}, universe {cfg.universe}, {cfg.shadows} runs, KIP "
+               f"{cfg.distill.steps} steps x {cfg.distill.target_batch} member targets; "
+               f"test split n={len(raw.y_test)}")
+    strongest = table[table.strongest].drop(columns="strongest")
+    tables.write_table(strongest, rundir / "table", caption=caption + "; strongest attack "
+                       "per cell and member group (all rows: audit.csv)")
+    draw_roc(rocs, caption, rundir / "roc")
+    if panels:
+        draw_neighbours([_panel(cfg, name, p, raw_u) for name, p in panels],
+                        caption + "; run 0: support image | nearest member",
+                        rundir / "neighbours")
+
+    metrics: dict = {"n_runs": cfg.shadows, "n_cells": len(pairs), "n_units": len(units),
+                     "n_failed_cells": len(failed), "universe": cfg.universe,
+                     "support": cfg.support, "wall_seconds": round(time.time() - started, 1)}
+    # the strongest attack of each cell x rho x member group, nested: one dict-valued metric
+    # (kipctl report collects scalar metrics only; ~100 columns per run would swamp it)
+    metrics["strongest"] = {
+        f"{row['cell']}/rho{row['rho']:g}/{row['members']}": {
+            "attack": row["attack"], **{col: row[col] for col in (
+                "auc", "tpr_at_1pct_fpr", "tpr_at_0p1pct_fpr", "eps_lower_bound",
+                "test_accuracy")}}
+        for row in rows if row["strongest"]}
+    checks = sanity(rows)
+    metrics.update(checks)
+    for name, ok in (("null", checks.get("sanity/null_ok")), ("leak",
+                                                              checks.get("sanity/leak_ok"))):
+        if ok is False:
+            log.warning("audit sanity check failed for the %s cell: %s", name, checks)
+    if failed:
+        err = KipctlError(f"{len(failed)} cell(s) failed in some run: "
+                          + "; ".join(f"{cell_name(*k)} ({v[0]})" for k, v in failed.items()))
+        err.metrics = metrics
+        raise err
+    return metrics
+
+
+def _panel(cfg: AuditConfig, name: str, p: dict, raw_u: np.ndarray):
+    from kip_runner.paper.figures import display_images  # noqa: PLC0415 (matplotlib: lazy)
+
+    meta = {"preprocessing": cfg.dataset.preprocessing, "mean": p["mean"].tolist(),
+            "std": p["std"].tolist()}
+    order = np.argsort(p["nb_dist"], kind="stable")[:cfg.neighbours]  # closest first
+    sup = display_images(p["nb_support"][order], meta)  # [k,H,W,C] in [0, 1]
+    member = raw_u[p["nb_member"][order]].astype(np.float64) / 255.0  # [k,H,W,C], as stored
+    return name, sup, member, p["nb_dist"][order]
