@@ -73,13 +73,24 @@ def augment(key: PRNGKey, x: ArrayLike, args: AugmentArgs) -> Array:
     ci, cj = (h - 1) / 2.0, (w - 1) / 2.0
     ii, jj = jnp.meshgrid(jnp.arange(h, dtype=x.dtype), jnp.arange(w, dtype=x.dtype),
                           indexing="ij")  # [H, W]
-    # Output pixel p comes from source R(-theta) (p - c - t) + c, with columns mirrored.
-    di = ii[None] - ci - shift[:, 0, None, None]  # [n, H, W]
-    dj = (jj[None] - cj - shift[:, 1, None, None]) * sign[:, None, None]  # [n, H, W]
-    cos, sin = jnp.cos(theta)[:, None, None], jnp.sin(theta)[:, None, None]  # [n, 1, 1]
-    rows = cos * di - sin * dj + ci  # [n, H, W]
-    cols = sin * di + cos * dj + cj  # [n, H, W]
-    out = jax.vmap(_resample)(x, rows, cols)  # [n, H, W, C]
+    # Output pixel p comes from source R(-theta) (p - c - t) + c, with columns mirrored:
+    #   rows = cos (i - ci) - sin s (j - cj) + [ci - cos t_i + sin s t_j]
+    #   cols = sin (i - ci) + cos s (j - cj) + [cj - sin t_i - cos s t_j]     (s = +-1 flip)
+    # i.e. per-image coefficients [n, 2, 3] times a fixed basis [3, H*W]. Written as a matmul
+    # on purpose: XLA:CPU does not fuse a dot's output into its consumers, so the coordinates
+    # are computed once; as elementwise code it fused the random draw, cos and sin into each
+    # of the 4 corner gathers, evaluating them per gathered element (optimization_barrier is
+    # expanded away on CPU and does not prevent that).
+    cos, sin = jnp.cos(theta), jnp.sin(theta)  # [n], [n]
+    t_i, t_j = shift[:, 0], shift[:, 1]  # [n], [n]
+    coef = jnp.stack([
+        jnp.stack([cos, -sin * sign, ci - cos * t_i + sin * sign * t_j], -1),
+        jnp.stack([sin, cos * sign, cj - sin * t_i - cos * sign * t_j], -1)], 1)  # [n, 2, 3]
+    basis = jnp.stack([(ii - ci).ravel(), (jj - cj).ravel(),
+                       jnp.ones(h * w, x.dtype)])  # [3, H*W]
+    coords = jnp.einsum("nkb,bp->nkp", coef, basis,
+                        precision=jax.lax.Precision.HIGHEST).reshape(n, 2, h, w)  # [n,2,H,W]
+    out = jax.vmap(_resample)(x, coords[:, 0], coords[:, 1])  # [n, H, W, C]
     if args.channel_shift > 0.0:
         out = out + jax.random.uniform(k_chan, (n, 1, 1, c), x.dtype, -1.0, 1.0) * (
             args.channel_shift)  # [n, H, W, C]

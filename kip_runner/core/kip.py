@@ -141,10 +141,6 @@ def gram_kernel(arch: str, depth: int, kind: str, parameterization: str, dim: in
         for _ in range(depth):
             root = _safe_sqrt(c1[:, None] * c2[None, :] - nngp * nngp)  # [n1, n2]
             angle = _angle(root, nngp)  # [n1, n2]
-            # Materialise sqrt and arctan once: without the barrier XLA:CPU fused their ~40
-            # flops an element into each consumer (k, dk/dgram, dk/d|x_s|^2, the backward
-            # products: 3 copies of the arctan polynomial in the FC1 step's HLO).
-            root, angle = jax.lax.optimization_barrier((root, angle))
             dot_sigma = 0.5 - angle / (2 * jnp.pi)
             nngp = root / (2 * jnp.pi) + dot_sigma * nngp  # ReLU
             ntk = ntk * dot_sigma
