@@ -69,7 +69,7 @@ T1_KIP_smoke := steps=5 target_batch=200 eval_every=0
 T1_KIP_cpu := steps=1000 target_batch=6000
 T1_KIP_paper := steps=10000 target_batch=6000
 T1_KIP_AL_smoke := $(T1_KIP_smoke)
-T1_KIP_AL_cpu := steps=1000 target_batch=2000
+T1_KIP_AL_cpu := steps=5000 target_batch=2000
 T1_KIP_AL_paper := $(T1_KIP_paper)
 T1_NN_smoke := net.width=256 steps=20 seeds=1 center=true
 T1_NN_cpu := net.width=1024 steps=500 seeds=2 center=true
@@ -79,7 +79,7 @@ T1_LS_cpu :=
 T1_LS_paper :=
 T1_MYRTLE_A_paper := kernel=myrtle5 kernel.kind=ntk,nngp
 T1_NOTE_smoke := support 10 only, 5 KIP steps with 200 targets, NN width 256 for 20 steps, LS with 1000 targets, no Myrtle rows
-T1_NOTE_cpu := supports 10 and 100, one KIP init (paper: 5) of 1000 steps with 6000 targets (paper: 10-20k steps) and its final checkpoint (paper: best 5 by train loss), KIP (a+l) 1000 steps with 2000 augmented targets, NN width 1024 for 500 steps with 2 inits (paper: 4096), LS over 60k targets with 3 draws, no Myrtle rows (GPU-days on this CPU)
+T1_NOTE_cpu := supports 10 and 100, one KIP init (paper: 5) of 1000 steps with 6000 targets (paper: 10-20k steps) and its final checkpoint (paper: best 5 by train loss), KIP (a+l) 5000 steps with 2000 augmented targets, NN width 1024 for 500 steps with 2 inits (paper: 4096), LS over 60k targets with 3 draws, no Myrtle rows (GPU-days on this CPU)
 T1_NOTE_paper := paper protocol, 5 KIP inits of 10k steps (final checkpoint each)
 T1_LS_SEEDS_smoke := 0
 T1_LS_SEEDS_cpu := 0,1,2

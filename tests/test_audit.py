@@ -74,11 +74,9 @@ def test_bad_input_is_rejected_at_composition(override, msg):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("override,msg", [
+@pytest.mark.parametrize("override,msg", [  # every message: test_bad_input_is_rejected_...
     ("shadows=1", "shadows must be >= 2"),
-    ("universe=110", "not class-balanced"),
     ("cells=[natural,bogus]", "unknown cell"),
-    ("attacks=[margin,lira]", "unknown attack"),
 ])
 def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(kipctl, tmp_path, override, msg):
     run = tmp_path / "audit"
