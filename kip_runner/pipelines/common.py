@@ -91,6 +91,18 @@ class Kernel:
                                f"{self.dtype}")
         return out
 
+    def diag(self, x, block: int = 256) -> np.ndarray:
+        """k(x_i, x_i) for every row, in self.dtype, from diagonal blocks. x [n, ...] -> [n]"""
+        x = np.asarray(x, self.dtype)  # [n, ...]
+        n = x.shape[0]
+        pad = (-n) % block if n > block else 0
+        xp = np.concatenate([x, np.repeat(x[:1], pad, axis=0)]) if pad else x
+        b = min(block, n)
+        with precision(self.x64):
+            out = [np.diagonal(np.asarray(self.jitted(xp[i:i + b], xp[i:i + b])))
+                   for i in range(0, xp.shape[0], b)]
+        return np.concatenate(out)[:n]  # [n]
+
 
 def krr_evaluate(kernel: Kernel, x_support, y_support, x_test, y_test, reg: float,
                  solve: str = "jitter") -> dict:
@@ -106,12 +118,21 @@ def krr_evaluate(kernel: Kernel, x_support, y_support, x_test, y_test, reg: floa
     """
     k_ss = kernel.matrix(x_support, desc="K_ss")  # [n_s, n_s]
     k_ts = kernel.matrix(x_test, x_support, desc="K_ts")  # [n_t, n_s]
-    with precision(kernel.x64):
-        fit = solve_krr(k_ss, np.asarray(y_support, kernel.dtype), reg, solve)
+    return krr_score(k_ss, k_ts, y_support, y_test, reg, solve, kernel.x64)
+
+
+def krr_score(k_ss, k_ts, y_support, y_test, reg: float, solve: str, x64: bool) -> dict:
+    """KRR test scores from the kernel blocks, in their precision.
+
+    k_ss [n_s, n_s], k_ts [n_t, n_s], y_support [n_s, C], y_test [n_t, C]
+    Returns {"accuracy", "mse", "solve", "reg_effective", "dtype"} (see krr_evaluate).
+    """
+    with precision(x64):
+        fit = solve_krr(k_ss, np.asarray(y_support, k_ss.dtype), reg, solve)
         pred = krr.predict(k_ts, fit.alpha)  # [n_t, C]
         return {"accuracy": float(krr.accuracy(pred, y_test)),
                 "mse": float(krr.mse(pred, y_test)), "solve": fit.method,
-                "reg_effective": fit.reg, "dtype": kernel.dtype.name}
+                "reg_effective": fit.reg, "dtype": np.dtype(k_ss.dtype).name}
 
 
 def solve_krr(k_ss, y_s, reg: float, solve: str = "jitter") -> krr.KrrFit:
@@ -122,9 +143,14 @@ def solve_krr(k_ss, y_s, reg: float, solve: str = "jitter") -> krr.KrrFit:
         raise KipctlError(str(e)) from None
 
 
+def raised_solves(rows: list[dict]) -> list[dict]:
+    """The rows (with "solve" / "reg_effective") whose solve needed a larger ridge."""
+    return [r for r in rows if r.get("solve", "cholesky") != "cholesky"]
+
+
 def solve_note(rows: list[dict], what: str = "KRR solves") -> Optional[str]:
     """The end-of-run line about solves whose ridge was raised (None when there were none)."""
-    raised = [r for r in rows if r.get("solve", "cholesky") != "cholesky"]
+    raised = raised_solves(rows)
     if not raised:
         return None
     top = max(float(r["reg_effective"]) for r in raised)

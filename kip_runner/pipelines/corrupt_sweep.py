@@ -45,10 +45,6 @@ MODULES = {"distill": "kip_runner.pipelines.distill", "krr": "kip_runner.pipelin
 COMMANDS = {"distill": "distill", "krr": "eval-krr", "nn": "eval-nn"}
 RESULT_COLUMNS = ["data", "support", "rho", "evaluator", "net", "loss", "seed", "test_accuracy",
                   "test_mse", "status", "dataset", "run_dir", "solve", "reg_effective"]
-# marks a table cell with a KRR solve whose ridge was raised (krr.factorize's jitter policy)
-JITTER_MARK = "†"
-JITTER_FOOTNOTE = ("† some KRR solves in this cell did not factor at the requested ridge and "
-                   "used a larger one (results.csv: solve, reg_effective)")
 
 
 class SweepFailed(KipctlError):
@@ -165,6 +161,11 @@ def _loss(cell: Cell) -> str:
     return getattr(cell.config, "loss", "mse")  # KRR regresses with the squared loss
 
 
+def jittered(results: pd.DataFrame) -> pd.Series:
+    """Rows whose KRR solve needed a larger ridge (krr.factorize's jitter policy)."""
+    return results["solve"].fillna("").astype(str).str.contains("jitter")
+
+
 def results_table(results: pd.DataFrame) -> pd.DataFrame:
     """Paper layout: rows [dataset x net x] data x support x evaluator x loss, columns rho,
     cells mean±std (%). dataset / net are row keys only when they vary (several sweeps read
@@ -179,11 +180,11 @@ def results_table(results: pd.DataFrame) -> pd.DataFrame:
     keys += ["data", "support", "evaluator", "loss"]
     for k in keys:
         done[k] = done[k].fillna("")
-    done["jitter"] = done["solve"].fillna("").astype(str).str.contains("jitter")
+    done["jitter"] = jittered(done)
     stats = done.groupby(keys + ["rho"]).agg(
         mean=("test_accuracy", "mean"), std=("test_accuracy", lambda a: float(np.std(a))),
         jitter=("jitter", "any")).reset_index()
-    stats["cell"] = [tables.pm(m, s, digits=1) + (JITTER_MARK if j else "")
+    stats["cell"] = [tables.pm(m, s, digits=1) + (tables.FALLBACK_MARK if j else "")
                      for m, s, j in zip(stats["mean"], stats["std"], stats["jitter"])]
     wide = stats.pivot_table(index=keys, columns="rho", values="cell",
                              aggfunc="first").reset_index()
@@ -215,12 +216,12 @@ def run(cfg: CorruptSweepConfig, rundir: RunDir) -> dict:
                f"net {cfg.net.name}; distill {set_fields(cfg.distill)}; "
                f"nn {set_fields(cfg.nn)}; test split n={_n_test(results)}")
     table = results_table(results)
+    n_jittered = int(jittered(results).sum())
     if not table.empty:
-        jittered = results.solve.fillna("").astype(str).str.contains("jitter")
-        if jittered.any():
-            caption += "; " + JITTER_FOOTNOTE
+        if n_jittered:
+            caption += "; " + tables.FALLBACK_NOTE
             log.warning("%d KRR evaluation(s) of this sweep raised the ridge (marked %s in "
-                        "table.md)", int(jittered.sum()), JITTER_MARK)
+                        "table.md)", n_jittered, tables.FALLBACK_MARK)
         tables.write_table(table, rundir / "table", caption=caption)
         # the paper's Figure A3 layout (kipctl report figure=figure-a3 draws the same)
         figures.figure_a3(results, rundir.path / "rho_curve", caption)
@@ -228,8 +229,8 @@ def run(cfg: CorruptSweepConfig, rundir: RunDir) -> dict:
     failed = [c for c in cells if outcome[c.path].startswith("failed")]
     metrics: dict = {"n_cells": len(cells), "n_done": len(cells) - len(failed),
                      "n_failed": len(failed),
-                     "solve_fallbacks": int(results.solve.fillna("").astype(str)
-                                            .str.contains("jitter").sum()), "wall_seconds": round(time.time() - started, 1)}
+                     "solve_fallbacks": n_jittered,
+                     "wall_seconds": round(time.time() - started, 1)}
     done = results[results.status == "done"]
     for (data, support, rho, evaluator, loss), g in done.groupby(
             ["data", "support", "rho", "evaluator", "loss"]):

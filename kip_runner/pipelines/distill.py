@@ -34,7 +34,7 @@ from kip_runner.data import Dataset
 from kip_runner.data.preprocess import centered_one_hot
 from kip_runner.errors import KipctlError
 from kip_runner.pipelines.common import (Kernel, dataset_from_config, krr_evaluate, progress,
-                                          require_balanced, solve_note)
+                                          raised_solves, require_balanced, solve_note)
 from kip_runner.runs.checkpoint import (latest_checkpoint, prune_checkpoints, resume_checkpoint,
                                         save_checkpoint)
 from kip_runner.runs.metrics import JsonLines, write_csv
@@ -182,12 +182,12 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
                  for m in members]
     schedule = member_schedule(kernel_key, start, cfg.steps, len(members))
     y_test = ds.targets("test")  # [n_test, C]
-
+    x_test = np.asarray(ds.x_test, eval_kernel.dtype)  # cast once, not at every evaluation
     solves: list[dict] = []  # every periodic evaluation's solve (method, effective ridge)
 
     def evaluate(st) -> dict:
         res = krr_evaluate(eval_kernel, np.asarray(st.params["x"]), np.asarray(st.params["y"]),
-                           ds.x_test, y_test, cfg.reg, cfg.solve)
+                           x_test, y_test, cfg.reg, cfg.solve)
         solves.append(res)
         out = {"test_accuracy": res["accuracy"], "test_mse": res["mse"]}
         if res["solve"] != "cholesky":
@@ -271,7 +271,7 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
     final = solves[-1] if solves else {}
     return {"test_accuracy": last_eval["test_accuracy"], "test_mse": last_eval["test_mse"],
             "solve": final.get("solve"), "reg_effective": final.get("reg_effective"),
-            "solve_fallbacks": sum(r["solve"] != "cholesky" for r in solves),
+            "solve_fallbacks": len(raised_solves(solves)),
             "eval_dtype": eval_kernel.dtype.name, "train_loss": last_loss, "steps": final_step,
             "seconds_per_step": float(np.mean(durations)) if durations else float("nan"),
             "compile_seconds": round(compile_seconds, 3), "resumed_from": start,

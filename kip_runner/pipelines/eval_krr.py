@@ -18,7 +18,7 @@ from kip_runner.core.corrupt import corrupt
 from kip_runner.core.sampling import sample_indices
 from kip_runner.errors import KipctlError
 from kip_runner.pipelines.common import (Kernel, dataset_from_config, krr_evaluate, progress,
-                                          require_balanced, solve_note)
+                                          raised_solves, require_balanced, solve_note)
 from kip_runner.runs.metrics import write_csv
 from kip_runner.runs.rundir import RunDir
 from kip_runner.runs.support import load_support
@@ -86,7 +86,7 @@ def run(cfg: EvalKrrConfig, rundir: RunDir) -> dict:
     return {"accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
             "n_seeds": len(rows), "mse_mean": float(np.mean([r["mse"] for r in rows])),
             "n_test": len(y_test), "dtype": kernel.dtype.name,
-            "solve_fallbacks": sum(r["solve"] != "cholesky" for r in rows),
+            "solve_fallbacks": len(raised_solves(rows)),
             "reg_effective_max": max(r["reg_effective"] for r in rows)}
 
 

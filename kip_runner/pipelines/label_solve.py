@@ -29,12 +29,12 @@ import jax
 import numpy as np
 
 from kip_runner.config.schema import LabelSolveConfig
-from kip_runner.core import krr
 from kip_runner.core import label_solve as ls
 from kip_runner.core.sampling import class_balanced_indices
 from kip_runner.errors import KipctlError
-from kip_runner.pipelines.common import (Kernel, dataset_from_config, precision, progress,
-                                          require_balanced, solve_krr, solve_note)
+from kip_runner.pipelines.common import (Kernel, dataset_from_config, krr_score, precision,
+                                          progress, raised_solves, require_balanced,
+                                          solve_note)
 from kip_runner.pipelines.eval_krr import natural_indices
 from kip_runner.runs.metrics import write_csv
 from kip_runner.runs.rundir import RunDir, atomic_write, read_json, write_json
@@ -96,17 +96,6 @@ def _digest(*arrays: np.ndarray) -> str:
     for a in arrays:
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
-
-
-def _score(k_ss, k_test, y_s, y_test, reg: float, solve: str, x64: bool) -> dict:
-    """KRR test accuracy/mse of labels y_s [n_s, C] given K_ss and K_test,s [n_test, n_s]
-    (in K_ss's precision)."""
-    with precision(x64):
-        fit = solve_krr(k_ss, y_s, reg, solve)
-        pred = krr.predict(k_test, fit.alpha)  # [n_test, C]
-        return {"accuracy": float(krr.accuracy(pred, y_test)),
-                "mse": float(krr.mse(pred, y_test)), "solve": fit.method,
-                "reg_effective": fit.reg}
 
 
 def select_support(cfg: LabelSolveConfig, ds, key):
@@ -227,8 +216,7 @@ def run(cfg: LabelSolveConfig, rundir: RunDir) -> dict:
     for role, kcfg, kss, ktest in evals:
         prefix = "" if role == "solve" else "eval_kernel_"
         for labels_name, labels in (("solved", y_s), ("original", y_orig)):
-            res = _score(kss, ktest, np.asarray(labels, dtype), y_test, cfg.reg, cfg.solve,
-                         cfg.x64)
+            res = krr_score(kss, ktest, labels, y_test, cfg.reg, cfg.solve, cfg.x64)
             suffix = "" if labels_name == "solved" else "_original_labels"
             metrics[f"{prefix}test_accuracy{suffix}"] = res["accuracy"]
             metrics[f"{prefix}test_mse{suffix}"] = res["mse"]
@@ -251,7 +239,7 @@ def run(cfg: LabelSolveConfig, rundir: RunDir) -> dict:
     metrics.update({
         "n_targets": n_t, "n_support": n_s, "n_test": len(y_test), "dtype": k_ss.dtype.name,
         "operator_solve": operator.method, "operator_reg_effective": operator.reg,
-        "solve_fallbacks": sum(r["solve"] != "cholesky" for r in solves),
+        "solve_fallbacks": len(raised_solves(solves)),
         "target_loss": loss, "target_loss_original_labels": loss_orig,
         "kernel_blocks": n_blocks, "kernel_blocks_reused": reused,
         "block_rows": cfg.block_rows,
