@@ -45,15 +45,15 @@ from jax.experimental import enable_x64
 
 from kip_runner.config.audit_schema import AUDIT_SCORES, DISTILLED_CELLS, AuditConfig
 from kip_runner.config.schema import DatasetConfig
-from kip_runner.core import audit, krr
+from kip_runner.core import audit
 from kip_runner.core.corrupt import corrupt
-from kip_runner.core.kernels import kernel_matrix, make_kernel_fn
 from kip_runner.core.sampling import sample_indices
 from kip_runner.data import preprocess, sources
 from kip_runner.data.synthetic import make_synthetic
 from kip_runner.errors import KipctlError
 from kip_runner.pipelines import distill
-from kip_runner.pipelines.common import dataset_from_config, progress
+from kip_runner.pipelines.common import (Kernel, dataset_from_config, precision, progress,
+                                          solve_krr)
 from kip_runner.pipelines.runner import RunFailed, config_dict, config_fingerprint, execute
 from kip_runner.runs import tables
 from kip_runner.runs.metrics import write_csv
@@ -194,28 +194,8 @@ def prepare_runs(cfg: AuditConfig, root: Path, raw: sources.RawSplits,
 # ------------------------------------------------------------------- one cell of one run
 
 
-class Kernel(NamedTuple):
-    fn: object
-    jitted: object
-    block_size: int
-
-    def matrix(self, x1, x2=None) -> np.ndarray:
-        return kernel_matrix(self.fn, x1, x2, self.block_size, None, self.jitted)
-
-    def diag(self, x, block: int = 256) -> np.ndarray:
-        """k(x_i, x_i) for every row, from diagonal blocks. x [n, ...] -> [n]"""
-        n = x.shape[0]
-        pad = (-n) % block if n > block else 0
-        xp = np.concatenate([x, np.repeat(x[:1], pad, axis=0)]) if pad else x
-        b = min(block, n)
-        out = [np.diagonal(np.asarray(self.jitted(xp[i:i + b], xp[i:i + b])))
-               for i in range(0, xp.shape[0], b)]
-        return np.concatenate(out)[:n]  # [n]
-
-
 def make_kernel(cfg: AuditConfig) -> Kernel:
-    fn = make_kernel_fn(**cfg.kernel.kernel_args())
-    return Kernel(fn, jax.jit(fn), cfg.kernel.block_size)
+    return Kernel(cfg.kernel, cfg.x64)
 
 
 def cell_name(cell: str, rho: float) -> str:
@@ -311,19 +291,14 @@ def score_cell(cfg: AuditConfig, kernel: Kernel, sup: Support, x_u: np.ndarray,
                y_u: np.ndarray, ds, rho: float, member: np.ndarray,
                with_neighbours: bool) -> dict:
     """Per-example scores of U (higher = member) and the cell's KRR test accuracy."""
-    dtype = np.float64 if cfg.x64 else np.float32
     n_classes = cfg.dataset.n_classes
     targets_u = preprocess.centered_one_hot(y_u, n_classes)  # [u, C]
-    with enable_x64(bool(cfg.x64)):
-        xs = sup.x.astype(dtype)  # [m,H,W,C]
-        k_ss = kernel.matrix(xs)  # [m, m]
-        k_us = kernel.matrix(x_u.astype(dtype), xs)  # [u, m]
-        k_ts = kernel.matrix(ds.x_test.astype(dtype), xs)  # [n_test, m]
-        k_uu = kernel.diag(x_u.astype(dtype))  # [u]
-        try:
-            fit = krr.fit(k_ss, np.asarray(sup.y, dtype), cfg.reg)
-        except ValueError as e:
-            raise KipctlError(f"KRR solve of the support failed: {e}") from None
+    k_ss = kernel.matrix(sup.x)  # [m, m]
+    k_us = kernel.matrix(x_u, sup.x)  # [u, m]
+    k_ts = kernel.matrix(ds.x_test, sup.x)  # [n_test, m]
+    k_uu = kernel.diag(x_u)  # [u]
+    with precision(cfg.x64):
+        fit = solve_krr(k_ss, np.asarray(sup.y, kernel.dtype), cfg.reg, cfg.solve)
         alpha = np.asarray(fit.alpha)  # [m, C]
     pred_u = k_us @ alpha  # [u, C]
     pred_t = k_ts @ alpha  # [n_test, C]
@@ -336,6 +311,7 @@ def score_cell(cfg: AuditConfig, kernel: Kernel, sup: Support, x_u: np.ndarray,
            "nn_l2": -nn_l2, "nn_trim": -nn_trim,
            "kernel_sim": audit.kernel_similarity(k_us, k_uu, np.diagonal(k_ss)),
            "test_accuracy": np.float64(acc), "drift": np.float64(sup.drift),
+           "solve_fallback": np.float64(fit.method != "cholesky"),
            "init_pos": sup.init_pos}
     if with_neighbours:
         # each support image's nearest member of this run, by the mean squared difference
@@ -627,6 +603,15 @@ def run(cfg: AuditConfig, rundir: RunDir) -> dict:
     metrics: dict = {"n_runs": cfg.shadows, "n_cells": len(pairs), "n_units": len(units),
                      "n_failed_cells": len(failed), "universe": cfg.universe,
                      "support": cfg.support, "wall_seconds": round(time.time() - started, 1)}
+    # KRR solves of the supports that needed a larger ridge (docs/precision.md); None when
+    # some cached scores predate the count
+    flags = [p.get("solve_fallback") for ps in per_cell.values() for p in ps if p is not None]
+    metrics["solve_fallbacks"] = (None if any(f is None for f in flags)
+                                  else int(sum(float(f) for f in flags)))
+    if metrics["solve_fallbacks"]:
+        log.warning("%d of %d support KRR solves did not factor at reg=%g and used a larger "
+                    "ridge (solve=%s)", metrics["solve_fallbacks"], len(flags), cfg.reg,
+                    cfg.solve)
     # the strongest attack of each cell x rho x member group, nested: one dict-valued metric
     # (kipctl report collects scalar metrics only; ~100 columns per run would swamp it)
     metrics["strongest"] = {
