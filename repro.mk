@@ -92,21 +92,21 @@ T2_SEEDS_smoke := 0
 T2_SEEDS_cpu := 0
 T2_SEEDS_paper := 0,1,2,3,4
 T2_KIP_smoke := steps=3 target_batch=200 eval_every=0
-T2_KIP_cpu := steps=300 target_batch=2000
+T2_KIP_cpu := steps=3000 target_batch=5000
 T2_KIP_paper := steps=10000 target_batch=50000
 T2_KIP_AL_smoke := $(T2_KIP_smoke)
-T2_KIP_AL_cpu := $(T2_KIP_cpu)
+T2_KIP_AL_cpu := steps=2000 target_batch=5000
 T2_KIP_AL_paper := steps=2000 target_batch=5000
 T2_NN_smoke := net.width=256 steps=20 seeds=1 loss=xent center=true
 T2_NN_cpu := net.width=1024 steps=300 seeds=2 loss=xent center=true
 T2_NN_paper := steps=5000 seeds=5 loss=xent center=true
 T2_LS_smoke := n_targets=1000
-T2_LS_cpu := n_targets=10000
+T2_LS_cpu :=
 T2_LS_paper :=
 T2_MYRTLE_A_paper := kernel=myrtle10 kernel.kind=nngp dataset.preprocessing=zca
 T2_MYRTLE_B_paper := kernel=myrtle10 kernel.kind=ntk
 T2_NOTE_smoke := support 10 only, 3 KIP steps with 200 targets, NN width 256 for 20 steps, LS with 1000 targets, no Myrtle rows
-T2_NOTE_cpu := supports 10 and 100, one KIP init of 300 steps with 2000 targets (paper: full-batch 50k), NN width 1024 for 300 steps with 2 inits, LS over 10k targets, no Myrtle rows
+T2_NOTE_cpu := supports 10 and 100, one KIP init of 3000 steps with 5000 targets (paper: 10k steps full-batch 50k), KIP (a+l) 2000 steps with 5000 targets (the paper's), NN width 1024 for 300 steps with 2 inits, LS over all 50k targets with 3 draws, no Myrtle rows
 T2_NOTE_paper := paper protocol (target batch 50k = full-batch GD)
 T2_LS_SEEDS_smoke := 0
 T2_LS_SEEDS_cpu := 0,1,2
@@ -222,7 +222,8 @@ _table-a4:
 
 # =============================================================================================
 # Tables A5 / A6: networks trained on KIP images (kernel family FC1-3, Conv1-3) vs natural
-# images, clean and 90% corrupted. One corrupt-sweep per network (its KIP cells are its own).
+# images, clean and 90% corrupted. One corrupt-sweep per network; the networks of a table share
+# their KIP cells (cells_dir: the distill cells do not depend on the network).
 # =============================================================================================
 A5_NETS := fc1 lenet
 A6_NETS := fc3 conv2 wrn
@@ -253,7 +254,7 @@ define nets_table
 	$(foreach net,$($(1)_NETS),$(KIPCTL) corrupt-sweep dataset=$(2) kernel=family_fc_conv \
 	    net=$(net) $($(1)_$(net)_$(SCALE)) data_types=[natural,kip] evaluators=[nn] rhos=[0,0.9] \
 	    $($(1)_GRID_$(SCALE)) $($(1)_NN) $(NTEST_$(2)_$(SCALE)) \
-	    hydra.run.dir=$(REPRO)/$(3)/$(net) && ) true
+	    cells_dir=$(REPRO)/cells-$(3) hydra.run.dir=$(REPRO)/$(3)/$(net) && ) true
 	$(KIPCTL) report $(REPRO)/$(3) sweep=rho out=$(OUT)/tables name=$(3)-$(SCALE) \
 	    caption="$(4) ($(2), networks trained on natural vs KIP images (kernel family FC1-3/Conv1-3), clean and 90% noise-corrupted, accuracy %; SCALE=$(SCALE): $($(1)_NOTE_$(SCALE)); $(call TEST_NOTE,$(2)); $(TODAY))"
 endef
@@ -272,13 +273,13 @@ A7_GRID_smoke := supports=[20] rhos=[0,0.9] distill.steps=5 distill.target_batch
 A7_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=2000 distill.target_batch=2000 nn.steps=500 nn.seeds=2 net.width=1024
 A7_GRID_paper := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=30000 nn.steps=5000 nn.seeds=5 net.width=4096
 A9_GRID_smoke := supports=[20] rhos=[0,0.9] distill.steps=3 distill.target_batch=200 nn.steps=20 nn.seeds=2 net.width=256
-A9_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=100 distill.target_batch=2000 nn.steps=300 nn.seeds=2 net.width=1024
+A9_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=1000 distill.target_batch=2000 nn.steps=300 nn.seeds=2 net.width=1024
 A9_GRID_paper := supports=[1000,10000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=25000 nn.steps=5000 nn.seeds=5 net.width=4096
 A7_NOTE_smoke := 20 images, 5 KIP steps, 20 NN steps, width 256, 2 inits
 A7_NOTE_cpu := 1000 images; KIP 2000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 1024 (paper: 4096), 500 steps, 2 inits (paper: 5)
 A7_NOTE_paper := paper protocol, 5 inits
 A9_NOTE_smoke := 20 images, 3 KIP steps, 20 NN steps, width 256, 2 inits
-A9_NOTE_cpu := 1000 images; KIP 100 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
+A9_NOTE_cpu := 1000 images; KIP 1000 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
 A9_NOTE_paper := paper protocol, 5 inits
 
 # $(call corruption_table,<A7|A9>,<dataset>,<id>,<loss>,<title>)

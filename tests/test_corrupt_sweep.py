@@ -124,3 +124,38 @@ def test_sweeps_sharing_cells_dir_share_identical_cells(kipctl, tmp_path):
     for sweep in ("a", "b"):
         assert len(pd.read_csv(tmp_path / sweep / "results.csv")) == 1
         assert not (tmp_path / sweep / "cells").exists()
+
+
+def test_more_distill_steps_resume_the_cell_and_re_run_its_evaluations(kipctl, tmp_path):
+    """distill.steps is not in the distill cell's fingerprint, so raising it resumes the same
+    cell; the evaluation of its (rewritten) support.npz must then run again, not be skipped
+    as done (its own config names the support by path and did not change)."""
+    run = tmp_path / "sweep"
+    base = ["corrupt-sweep", "dataset=synthetic", "supports=[20]", "rhos=[0.5]",
+            "data_types=[kip]", "evaluators=[krr]", "distill.target_batch=100",
+            "distill.ckpt_every=2", f"hydra.run.dir={run}"]
+    first = kipctl(*base, "distill.steps=3")
+    assert first.returncode == 0, first.stderr[-2000:]
+    (kip_cell,) = [p.parent for p in (run / "cells").glob("kip-n20-rho0.5-*/support.npz")]
+    (krr_cell,) = list((run / "cells").glob("kip-n20-rho0.5-krr-*"))
+    krr_before = (krr_cell / "summary.json").stat().st_mtime_ns
+    acc_before = pd.read_csv(run / "results.csv").test_accuracy.item()
+
+    longer = kipctl(*base, "distill.steps=6")
+    assert longer.returncode == 0, longer.stderr[-2000:]
+    assert [p.parent for p in (run / "cells").glob("kip-n20-rho0.5-*/support.npz")] == \
+        [kip_cell]  # the same cell, resumed
+    summary = json.loads((kip_cell / "summary.json").read_text())["metrics"]
+    assert summary["steps"] == 6 and summary["resumed_from"] == 3
+    assert list((run / "cells").glob("kip-n20-rho0.5-krr-*")) == [krr_cell]
+    assert (krr_cell / "summary.json").stat().st_mtime_ns > krr_before  # re-evaluated
+    log = longer.stderr + longer.stdout
+    assert "kip n=20 rho=0.5 krr: done" in log
+    acc_after = pd.read_csv(run / "results.csv").test_accuracy.item()
+    assert acc_after != acc_before  # 3 more steps changed the support it scores
+
+    krr_after = (krr_cell / "summary.json").stat().st_mtime_ns
+    again = kipctl(*base, "distill.steps=6")  # the same command again: nothing to recompute
+    assert again.returncode == 0
+    assert "nothing to recompute" in again.stderr + again.stdout
+    assert (krr_cell / "summary.json").stat().st_mtime_ns == krr_after

@@ -10,7 +10,9 @@ pipelines in-process. Every cell is a child run directory (the run-dir contract)
     cells/natural-n100-rho0.9-nn-<fp>/   eval-nn of a corrupted natural subset
 
 Re-running the same command skips the cells that are done, and an interrupted distill cell
-resumes from its last checkpoint. `cells_dir=<dir>` keeps the cells in a directory shared by
+resumes from its last checkpoint. Raising distill.steps resumes the distill cells from their
+final checkpoints, and the evaluations of their support.npz re-run (an evaluation older than
+its support.npz is stale). `cells_dir=<dir>` keeps the cells in a directory shared by
 several sweeps: a cell whose resolved config another sweep already ran there (same name, same
 fingerprint) is skipped, e.g. Tables A7 and A8 share their KIP cells and differ only in the
 networks' loss. Outputs: results.csv (long form, one row per evaluation),
@@ -32,6 +34,7 @@ import pandas as pd
 from kip_runner.config.schema import CorruptSweepConfig, set_fields
 from kip_runner.errors import KipctlError
 from kip_runner.paper import figures
+from kip_runner.pipelines import distill
 from kip_runner.pipelines.common import progress
 from kip_runner.pipelines.runner import RunFailed, config_dict, config_fingerprint, \
     execute, is_done
@@ -43,6 +46,9 @@ log = logging.getLogger(__name__)
 MODULES = {"distill": "kip_runner.pipelines.distill", "krr": "kip_runner.pipelines.eval_krr",
            "nn": "kip_runner.pipelines.eval_nn"}
 COMMANDS = {"distill": "distill", "krr": "eval-krr", "nn": "eval-nn"}
+# the sweep's run dir holds only what it aggregates from its cells, so it accepts whatever its
+# distill cells accept on a resume: more steps (or other eval/checkpoint cadences)
+FINGERPRINT_IGNORE = tuple(f"distill.{k}" for k in distill.FINGERPRINT_IGNORE)
 RESULT_COLUMNS = ["data", "support", "rho", "evaluator", "net", "loss", "seed", "test_accuracy",
                   "test_mse", "status", "dataset", "run_dir", "solve", "reg_effective"]
 
@@ -104,12 +110,29 @@ def plan(cfg: CorruptSweepConfig, root: Path) -> list[Cell]:
     return cells
 
 
+def stale(cell: Cell) -> bool:
+    """True when an evaluation cell is older than the support.npz it evaluated: its distill
+    cell was extended since (distill.steps is not in the distill fingerprint, so a longer run
+    resumes in the same cell and rewrites support.npz while the evaluation's config, which
+    names the file by its path, is unchanged). Make's rule: the target is older than its
+    prerequisite."""
+    if cell.needs is None:
+        return False
+    source, result = cell.needs.path / "support.npz", cell.path / "summary.json"
+    return (source.exists() and result.exists()
+            and source.stat().st_mtime_ns > result.stat().st_mtime_ns)
+
+
 def run_cell(cell: Cell) -> str:
     """Runs (or skips) one child; returns done | skipped | failed: <reason>."""
     container = config_dict(cell.config)
     rundir = RunDir(cell.path, COMMANDS[cell.kind])
     if is_done(rundir, container):
-        return "skipped"
+        if not stale(cell):
+            return "skipped"
+        log.info("%s: %s is newer than this evaluation; re-running it", cell.label,
+                 cell.needs.path / "support.npz")
+        rundir.run_json.unlink()  # execute() would otherwise return the cached result
     if cell.needs is not None and not (cell.needs.path / "support.npz").exists():
         reason = f"its distill cell {cell.needs.path.name} did not finish"
         rundir.path.mkdir(parents=True, exist_ok=True)

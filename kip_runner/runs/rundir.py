@@ -67,9 +67,21 @@ def read_json(path: Path) -> dict:
         return json.load(f)
 
 
+def _without(config: dict, ignore: tuple[str, ...]) -> dict:
+    """The config without the `ignore`d keys; "a.b" names key b of the nested dict a."""
+    kept = {}
+    for k, v in config.items():
+        if k in ignore:
+            continue
+        nested = tuple(i[len(k) + 1:] for i in ignore if i.startswith(f"{k}."))
+        kept[k] = _without(v, nested) if nested and isinstance(v, dict) else v
+    return kept
+
+
 def fingerprint(config: dict, ignore: tuple[str, ...] = ()) -> str:
-    """sha256 (first 16 hex) of the config with `ignore`d top-level keys removed."""
-    kept = {k: v for k, v in config.items() if k not in ignore}
+    """sha256 (first 16 hex) of the config with the `ignore`d keys removed (top-level names,
+    or dotted paths into nested dicts: "distill.steps")."""
+    kept = _without(config, ignore)
     blob = json.dumps(kept, sort_keys=True, default=_json_default)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
