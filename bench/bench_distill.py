@@ -152,6 +152,8 @@ def main() -> int:
     p.add_argument("--out", default=str(REPO / "results" / "distill" / "bench"))
     p.add_argument("--nt-kernel", action="store_true",
                    help="use the neural-tangents kernel_fn instead of the dot-product path")
+    p.add_argument("--note", default="", help="a line on the conditions, for the md header "
+                   "(e.g. other jobs paused with SIGSTOP during the run)")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
@@ -185,7 +187,7 @@ def main() -> int:
             "load_start": start_load, "load_end": load(),
             "augmentation_overhead": (ratio(aug[True], aug[False]) if len(aug) == 2 else None),
             "note": "2-core machine, nothing else running (idle) unless the loads say otherwise; "
-                    "ratios are from this one run"}
+                    "ratios are from this one run" + (f"; {args.note}" if args.note else "")}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "cases": rows}, indent=2)

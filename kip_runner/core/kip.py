@@ -3,7 +3,7 @@ predictor fits a class-balanced target batch sampled from the training set each 
 
     L(X_s, y_s) = 1/2 ||y_t - K_ts (K_ss + reg tr(K_ss)/n_s I)^-1 y_s||^2  (mean over targets)
 
-`make_kip_step` returns one jitted `step(state, loop_key) -> (state, metrics)` per kernel:
+`make_kip_step` returns `step(state, loop_key) -> (state, metrics)` per kernel (jitted calls):
 it samples the target batch on device as a pure function of (loop_key, state.step)
 (core.sampling.epoch_balanced_indices: class-balanced, epoch-wise without replacement), so a
 resumed run replays the same batches, optionally augments it (core.augment, key
@@ -15,6 +15,7 @@ the training data are passed as device arrays, never baked into the compiled ste
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
@@ -116,31 +117,125 @@ def _angle_jvp(primals, tangents):
     return _angle(y, x), (x * y_dot - y * x_dot) / denom
 
 
-GramKernel = Callable[[Array, Array, Array], Array]
+# ---- the transcendental functions of a gram kernel, computed once per step -----------------
+# XLA:CPU duplicates cheap elementwise producers into each consumer fusion, so within one
+# jitted step the FC kernel's arctan polynomial (and RBF's exp) was evaluated in three
+# [n_t, n_s] loops: for k_ts and for each of its two partials (HLO of bench FC1-100/6000;
+# optimization_barrier is expanded before fusion on CPU and does not stop it). A gram kernel
+# therefore calls its transcendentals through `ops`: Ops computes them, Record also keeps
+# their outputs, and Replay takes them back as given constants with their exact derivative
+# (custom JVP), so everything downstream (k_ts, its partials) is cheap arithmetic. make_kip_step
+# computes the recorded values in one jitted call and replays them in the next; outputs of a
+# call are necessarily materialised, so the polynomial runs once.
+
+class Ops:
+    """Evaluates a gram kernel's transcendental functions."""
+
+    def sqrt(self, x: Array) -> Array:
+        return _safe_sqrt(x)
+
+    def angle(self, y: Array, x: Array) -> Array:
+        return _angle(y, x)
+
+    def exp(self, x: Array) -> Array:
+        return jnp.exp(x)
+
+
+class Record(Ops):
+    """Ops that also keep every output, in call order (`values`)."""
+
+    def __init__(self):
+        self.values: list[Array] = []
+
+    def sqrt(self, x):
+        self.values.append(super().sqrt(x))
+        return self.values[-1]
+
+    def angle(self, y, x):
+        self.values.append(super().angle(y, x))
+        return self.values[-1]
+
+    def exp(self, x):
+        self.values.append(super().exp(x))
+        return self.values[-1]
+
+
+class Replay(Ops):
+    """Ops returning the outputs a Record kept (in the same call order), differentiable with
+    the exact derivative of the function they stand for."""
+
+    def __init__(self, values):
+        self._values = iter(values)
+
+    def sqrt(self, x):
+        return _given_sqrt(x, next(self._values))
+
+    def angle(self, y, x):
+        return _given_angle(y, x, next(self._values))
+
+    def exp(self, x):
+        return _given_exp(x, next(self._values))
+
+
+@jax.custom_jvp
+def _given_sqrt(x: Array, root: Array) -> Array:
+    return root
+
+
+@_given_sqrt.defjvp
+def _given_sqrt_jvp(primals, tangents):
+    (x, root), (x_dot, _) = primals, tangents
+    return root, jnp.where(x > 1e-30, x_dot / (2 * jnp.maximum(root, 1e-30)), 0.0)  # _safe_sqrt
+
+
+@jax.custom_jvp
+def _given_angle(y: Array, x: Array, angle: Array) -> Array:
+    return angle
+
+
+@_given_angle.defjvp
+def _given_angle_jvp(primals, tangents):
+    (y, x, angle), (y_dot, x_dot, _) = primals, tangents
+    return angle, (x * y_dot - y * x_dot) / jnp.maximum(x * x + y * y, 1e-30)  # as _angle
+
+
+@jax.custom_jvp
+def _given_exp(x: Array, value: Array) -> Array:
+    return value
+
+
+@_given_exp.defjvp
+def _given_exp_jvp(primals, tangents):
+    (x, value), (x_dot, _) = primals, tangents
+    return value, value * x_dot
+
+
+GramKernel = Callable[..., Array]  # (gram [n1,n2], sq_norms1 [n1], sq_norms2 [n2], ops=Ops())
 
 
 def gram_kernel(arch: str, depth: int, kind: str, parameterization: str, dim: int,
                 w_var: float = 2.0, b_var: float = 1e-4, gamma: float = 1.0
                 ) -> Optional[GramKernel]:
-    """k as a function of (gram [n1,n2], sq_norms1 [n1], sq_norms2 [n2]); None when the kernel
-    is not a dot-product kernel handled here (conv, Myrtle, standard parameterisation)."""
+    """k as a function of (gram [n1,n2], sq_norms1 [n1], sq_norms2 [n2], ops=Ops()); None when
+    the kernel is not a dot-product kernel handled here (conv, Myrtle, standard
+    parameterisation). `ops` evaluates its transcendental functions (Ops, Record, Replay)."""
     if arch == "linear":
-        return lambda g, n1, n2: g
+        return lambda g, n1, n2, ops=None: g
     if arch == "rbf":
-        def rbf(g: Array, n1: Array, n2: Array) -> Array:
+        def rbf(g: Array, n1: Array, n2: Array, ops: Ops = Ops()) -> Array:
             sq = n1[:, None] + n2[None, :] - 2.0 * g  # [n1, n2]
-            return jnp.exp(-gamma * jnp.maximum(sq, 0.0) / dim)
+            return ops.exp(-gamma * jnp.maximum(sq, 0.0) / dim)
         return rbf
     if arch != "fc" or parameterization != "ntk":
         return None
 
-    def fc(g: Array, n1: Array, n2: Array) -> Array:
+    def fc(g: Array, n1: Array, n2: Array, ops: Ops = Ops()) -> Array:
         nngp = w_var * g / dim + b_var  # [n1, n2] first Dense
         c1, c2 = w_var * n1 / dim + b_var, w_var * n2 / dim + b_var  # [n1], [n2]
         ntk = nngp
         for _ in range(depth):
-            root = _safe_sqrt(c1[:, None] * c2[None, :] - nngp * nngp)  # [n1, n2]
-            angle = _angle(root, nngp)  # [n1, n2]
+            root = ops.sqrt(c1[:, None] * c2[None, :] - nngp * nngp)  # [n1, n2]
+            angle = ops.angle(root, nngp)  # [n1, n2]
             dot_sigma = 0.5 - angle / (2 * jnp.pi)
             nngp = root / (2 * jnp.pi) + dot_sigma * nngp  # ReLU
             ntk = ntk * dot_sigma
@@ -165,43 +260,77 @@ def kip_loss(kernel_fn: KernelFn, x_support: ArrayLike, y_support: ArrayLike,
     return krr_loss(k_ss, k_ts, y_support, y_target, reg)
 
 
-def target_gram_block(gram_fn: GramKernel) -> Callable[[Array, Array, Array], Array]:
-    """k_ts(x_t [n_t, d], x_s [n_s, d], sq_norms_t [n_t]) -> [n_t, n_s], differentiable in
-    x_s only (the targets are data), with a hand-written VJP.
+class TargetSide(NamedTuple):
+    """What the step needs of the target batch for a gram kernel (no gradient flows into it):
+    computed in the first of the step's two jitted calls."""
 
-    The forward pass computes k_ts and its elementwise partials dk/dgram and dk/d|x_s|^2 by
-    forward mode (each entry of k_ts depends on one gram entry and one support norm), and
-    the backward pass is one elementwise pass plus the single matmul
-    x_s_bar = (k_bar * dk/dgram)^T x_t + 2 (sum_t k_bar * dk/d|x_s|^2) x_s.
+    x: Array  # [n_t, d] flattened (augmented) targets
+    sq_norms: Array  # [n_t] |x_t|^2
+    gram: Array  # [n_t, n_s] x_t . x_s^T
+    values: tuple  # the gram kernel's transcendental outputs on it (Record), each [n_t, n_s]
+
+
+def target_side(gram_fn: GramKernel, x_target: Array, x_support: Array,
+                target_sq_norms: Optional[Array] = None) -> TargetSide:
+    """x_target [n_t, ...], x_support [n_s, ...] -> TargetSide (constants for the gradient)."""
+    xt = jnp.reshape(x_target, (x_target.shape[0], -1))  # [n_t, d]
+    xs = jnp.reshape(x_support, (x_support.shape[0], -1))  # [n_s, d]
+    nt = jnp.sum(xt * xt, -1) if target_sq_norms is None else target_sq_norms  # [n_t]
+    g = xt @ xs.T  # [n_t, n_s]
+    record = Record()
+    gram_fn(g, nt, jnp.sum(xs * xs, -1), record)
+    return jax.lax.stop_gradient(TargetSide(xt, nt, g, tuple(record.values)))
+
+
+def target_gram_block(gram_fn: GramKernel) -> Callable[[Array, TargetSide], Array]:
+    """k_ts(x_s [n_s, d], side) -> [n_t, n_s] from a TargetSide computed at the same x_s,
+    differentiable in x_s, with a hand-written VJP.
+
+    The forward pass replays the recorded transcendentals and gets k_ts and its elementwise
+    partials dk/dgram and dk/d|x_s|^2 by forward mode (each entry of k_ts depends on one gram
+    entry and one support norm); the backward pass is one elementwise pass plus the single
+    matmul x_s_bar = (k_bar * dk/dgram)^T x_t + 2 (sum_t k_bar * dk/d|x_s|^2) x_s.
     Reverse-mode through gram_fn instead stored and re-read ~10 [n_t, n_s] intermediates
-    (sqrt, angle, their custom JVPs) in separate XLA:CPU loops.
+    in separate XLA:CPU loops. x_s must be the support the side was computed from (its gram
+    is reused, not recomputed).
     """
 
-    def value_and_partials(xt: Array, xs: Array, nt: Array):
+    def value_and_partials(xs: Array, side: TargetSide):
         ns = jnp.sum(xs * xs, -1)  # [n_s]
-        g = xt @ xs.T  # [n_t, n_s]
-        f = lambda g_, ns_: gram_fn(g_, nt, ns_)  # noqa: E731
+        f = lambda g_, ns_: gram_fn(g_, side.sq_norms, ns_, Replay(side.values))  # noqa: E731
+        g = side.gram
         k, dk_dg = jax.jvp(f, (g, ns), (jnp.ones_like(g), jnp.zeros_like(ns)))  # [n_t, n_s]
         _, dk_dns = jax.jvp(f, (g, ns), (jnp.zeros_like(g), jnp.ones_like(ns)))  # [n_t, n_s]
         return k, dk_dg, dk_dns
 
     @jax.custom_vjp
-    def block(xt: Array, xs: Array, nt: Array) -> Array:
-        return gram_fn(xt @ xs.T, nt, jnp.sum(xs * xs, -1))  # [n_t, n_s]
+    def block(xs: Array, side: TargetSide) -> Array:
+        return gram_fn(side.gram, side.sq_norms, jnp.sum(xs * xs, -1), Replay(side.values))
 
-    def fwd(xt, xs, nt):
-        k, dk_dg, dk_dns = value_and_partials(xt, xs, nt)
-        return k, (xt, xs, nt, dk_dg, dk_dns)
+    def fwd(xs, side):
+        k, dk_dg, dk_dns = value_and_partials(xs, side)
+        return k, (xs, side.x, dk_dg, dk_dns)
 
     def bwd(res, k_bar):
-        xt, xs, nt, dk_dg, dk_dns = res
+        xs, xt, dk_dg, dk_dns = res
         g_bar = k_bar * dk_dg  # [n_t, n_s]
         ns_bar = jnp.sum(k_bar * dk_dns, 0)  # [n_s]
         xs_bar = g_bar.T @ xt + 2.0 * ns_bar[:, None] * xs  # [n_s, d]
-        return jnp.zeros_like(xt), xs_bar, jnp.zeros_like(nt)  # unused zeros: DCE'd by XLA
+        return xs_bar, None  # the side is data: no cotangent
 
     block.defvjp(fwd, bwd)
     return block
+
+
+def gram_kip_loss_given(gram_fn: GramKernel, x_support: ArrayLike, y_support: ArrayLike,
+                        side: TargetSide, y_target: ArrayLike, reg: float
+                        ) -> tuple[Array, Array]:
+    """kip_loss for a dot-product kernel, from the target side computed at this x_support."""
+    xs = jnp.reshape(x_support, (x_support.shape[0], -1))  # [n_s, d]
+    ns = jnp.sum(xs * xs, -1)  # [n_s]
+    k_ss = gram_fn(xs @ xs.T, ns, ns)  # [n_s, n_s]
+    k_ts = target_gram_block(gram_fn)(xs, side)  # [n_t, n_s]
+    return krr_loss(k_ss, k_ts, y_support, y_target, reg)
 
 
 def gram_kip_loss(gram_fn: GramKernel, x_support: ArrayLike, y_support: ArrayLike,
@@ -210,16 +339,11 @@ def gram_kip_loss(gram_fn: GramKernel, x_support: ArrayLike, y_support: ArrayLik
     """kip_loss for a dot-product kernel: only x_t.x_s^T [n_t, n_s] touches the targets.
 
     target_sq_norms [n_t] may be given (precomputed); otherwise computed from x_target.
-    Differentiable in the support (x_support, y_support) only: the targets are data.
+    Differentiable in the support (x_support, y_support) only: the targets are data. One
+    traceable function (make_kip_step splits the same computation over two jitted calls).
     """
-    xs = jnp.reshape(x_support, (x_support.shape[0], -1))  # [n_s, d]
-    xt = jax.lax.stop_gradient(jnp.reshape(x_target, (x_target.shape[0], -1)))  # [n_t, d]
-    ns = jnp.sum(xs * xs, -1)  # [n_s]
-    nt = jnp.sum(xt * xt, -1) if target_sq_norms is None else target_sq_norms  # [n_t]
-    nt = jax.lax.stop_gradient(nt)
-    k_ss = gram_fn(xs @ xs.T, ns, ns)  # [n_s, n_s]
-    k_ts = target_gram_block(gram_fn)(xt, xs, nt)  # [n_t, n_s]
-    return krr_loss(k_ss, k_ts, y_support, y_target, reg)
+    side = target_side(gram_fn, x_target, jax.lax.stop_gradient(x_support), target_sq_norms)
+    return gram_kip_loss_given(gram_fn, x_support, y_support, side, y_target, reg)
 
 
 @jax.custom_vjp
@@ -311,18 +435,15 @@ def make_kip_step(kernel_fn: KernelFn, tx: optax.GradientTransformation, *, reg:
         computes only x_t.x_s^T and reuses the precomputed target norms (data.sq_norms).
 
     Returns:
-      step(state, loop_key, data) -> (state, {"loss", "acc"}); jitted once, state donated.
+      step(state, loop_key, data) -> (state, {"loss", "acc"}); state donated. One jitted call
+      for a kernel_fn; two for a gram_fn (the target side, then loss, gradient and Adam).
       The target batch is epoch_balanced_indices(fold_in(loop_key, 2^32 - 1), state.step):
       a stream no step key fold_in(loop_key, step) can collide with (steps are int32); the
       augmentation key is split(fold_in(loop_key, state.step))[1].
     """
 
-    def loss_fn(params: dict, x_t: Array, y_t: Array, n_t: Optional[Array]):
-        if gram_fn is not None:
-            return gram_kip_loss(gram_fn, params["x"], params["y"], x_t, y_t, reg, n_t)
-        return kip_loss(kernel_fn, params["x"], params["y"], x_t, y_t, reg)
-
-    def step(state: KipState, loop_key: PRNGKey, data: TargetData):
+    def batch(state: KipState, loop_key: PRNGKey, data: TargetData):
+        """The step's target batch: x_t [n_t, H, W, C], y_t [n_t, C], norms [n_t] or None."""
         _, k_augment = jax.random.split(jax.random.fold_in(loop_key, state.step))
         classes = data.classes if data.classes is not None else class_index(data.labels,
                                                                              n_classes)
@@ -341,10 +462,33 @@ def make_kip_step(kernel_fn: KernelFn, tx: optax.GradientTransformation, *, reg:
             y_t = jax.lax.with_sharding_constraint(y_t, target_sharding)
             if n_t is not None:
                 n_t = jax.lax.with_sharding_constraint(n_t, target_sharding)
-        (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, x_t, y_t,
-                                                                       n_t)
+        return x_t, y_t, n_t
+
+    def update(state: KipState, loss_fn, *args):
+        (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, *args)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         return KipState(state.step + 1, params, opt_state), {"loss": loss, "acc": acc}
 
-    return jax.jit(step, donate_argnums=0)
+    if gram_fn is None:
+        def step(state: KipState, loop_key: PRNGKey, data: TargetData):
+            x_t, y_t, _ = batch(state, loop_key, data)
+            return update(state, lambda p, xt, yt: kip_loss(kernel_fn, p["x"], p["y"], xt, yt,
+                                                            reg), x_t, y_t)
+        return jax.jit(step, donate_argnums=0)
+
+    # Dot-product kernels: two jitted calls, so the target side's transcendentals (outputs of
+    # the first call) are evaluated once (see Record / Replay).
+    @jax.jit
+    def first(state: KipState, loop_key: PRNGKey, data: TargetData):
+        x_t, y_t, n_t = batch(state, loop_key, data)
+        return target_side(gram_fn, x_t, state.params["x"], n_t), y_t
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def second(state: KipState, side: TargetSide, y_t: Array):
+        return update(state, lambda p, sd, yt: gram_kip_loss_given(gram_fn, p["x"], p["y"], sd,
+                                                                   yt, reg), side, y_t)
+
+    def split_step(state: KipState, loop_key: PRNGKey, data: TargetData):
+        return second(state, *first(state, loop_key, data))
+    return split_step
