@@ -155,13 +155,13 @@ A1_NOTE_smoke := 2 resamplings
 A1_NOTE_cpu := 5 resamplings (paper: 20), sizes up to 5000 (paper: 10000)
 A1_NOTE_paper := 20 resamplings
 A2_SUPPORT_smoke := 10,20
-A2_SUPPORT_cpu := 10,20,40,80,160,320,640,1280,2560
+A2_SUPPORT_cpu := 10,20,40,80,160,320,640,1280,2560,5000
 A2_SUPPORT_paper := 10,20,40,80,160,320,640,1280,2560,5000,10000
 A2_SEEDS_smoke := 2
 A2_SEEDS_cpu := 5
 A2_SEEDS_paper := 20
 A2_NOTE_smoke := 2 resamplings
-A2_NOTE_cpu := 5 resamplings (paper: 20), sizes up to 2560 (paper: 10000)
+A2_NOTE_cpu := 5 resamplings (paper: 20), sizes up to 5000 (paper: 10000)
 A2_NOTE_paper := 20 resamplings
 
 # $(call natural_table,<A1|A2>,<dataset>,<id>,<title>)
@@ -233,12 +233,13 @@ A6_fc3_smoke := net.width=64
 A6_conv2_smoke := net.width=16
 A6_wrn_smoke := net.width=1
 A5_fc1_cpu := net.width=1024
-A6_conv2_cpu := net.width=128
+A6_conv2_cpu := net.width=32
+A6_wrn_cpu := net.width=1
 A5_GRID_smoke := supports=[10] distill.steps=2 distill.target_batch=100 nn.steps=10 nn.seeds=1
 A5_GRID_cpu := supports=[10,100] distill.steps=100 distill.target_batch=1000 nn.steps=300 nn.seeds=2
 A5_GRID_paper := supports=[10,100,200] distill.steps=2000 distill.target_batch=6000 nn.steps=1000 nn.seeds=5
 A6_GRID_smoke := supports=[10] distill.steps=2 distill.target_batch=100 nn.steps=5 nn.seeds=1
-A6_GRID_cpu := supports=[10,100] distill.steps=100 distill.target_batch=1000 nn.steps=300 nn.seeds=2 nn.lr_grid=[1e-3,1e-2,1e-1]
+A6_GRID_cpu := supports=[10,100] distill.steps=100 distill.target_batch=1000 nn.steps=200 nn.seeds=2
 A6_GRID_paper := supports=[10,100,200] distill.steps=2000 distill.target_batch=50000 nn.steps=1000 nn.seeds=5 nn.lr_grid=[1e-3,1e-2,1e-1]
 A5_NN := nn.loss=xent nn.optimizer=adam nn.lr=1e-3
 A6_NN := nn.loss=xent nn.optimizer=momentum nn.lr=1e-2
@@ -246,7 +247,7 @@ A5_NOTE_smoke := 10 images, 2 KIP steps, FC1 width 256, 10 NN steps
 A5_NOTE_cpu := 10 and 100 images (paper: also 200), KIP 100 steps with 1000 targets, FC1 width 1024, 300 NN steps, 2 inits
 A5_NOTE_paper := paper protocol, 5 inits
 A6_NOTE_smoke := 10 images, 2 KIP steps, FC3 width 64, Conv2 16 channels, WRN-16-1, 5 NN steps at lr 0.01 (no grid)
-A6_NOTE_cpu := 10 and 100 images (paper: also 200), KIP 100 steps with 1000 targets, Conv2 128 channels (paper: 512), 300 NN steps, 2 inits, lr chosen on a validation split
+A6_NOTE_cpu := 10 and 100 images (paper: also 200), KIP 100 steps with 1000 targets, FC3 width 1024, Conv2 32 channels (paper: 512), WRN-16-1 (paper: WRN-16-4), 200 NN steps at lr 0.01 (paper: a tuned grid), 2 inits
 A6_NOTE_paper := paper protocol, 5 inits, lr chosen on a validation split
 
 # $(call nets_table,<A5|A6>,<dataset>,<id>,<title>): one corrupt-sweep per network
@@ -270,13 +271,13 @@ _table-a6:
 # (only the networks' loss differs), so the second table trains no KIP again.
 # =============================================================================================
 A7_GRID_smoke := supports=[20] rhos=[0,0.9] distill.steps=5 distill.target_batch=200 nn.steps=20 nn.seeds=2 net.width=256
-A7_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=2000 distill.target_batch=2000 nn.steps=500 nn.seeds=2 net.width=1024
+A7_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=4000 distill.target_batch=2000 nn.steps=500 nn.seeds=2 net.width=1024
 A7_GRID_paper := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=30000 nn.steps=5000 nn.seeds=5 net.width=4096
 A9_GRID_smoke := supports=[20] rhos=[0,0.9] distill.steps=3 distill.target_batch=200 nn.steps=20 nn.seeds=2 net.width=256
 A9_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=1000 distill.target_batch=2000 nn.steps=300 nn.seeds=2 net.width=1024
 A9_GRID_paper := supports=[1000,10000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=25000 nn.steps=5000 nn.seeds=5 net.width=4096
 A7_NOTE_smoke := 20 images, 5 KIP steps, 20 NN steps, width 256, 2 inits
-A7_NOTE_cpu := 1000 images; KIP 2000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 1024 (paper: 4096), 500 steps, 2 inits (paper: 5)
+A7_NOTE_cpu := 1000 images; KIP 4000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 1024 (paper: 4096), 500 steps, 2 inits (paper: 5)
 A7_NOTE_paper := paper protocol, 5 inits
 A9_NOTE_smoke := 20 images, 3 KIP steps, 20 NN steps, width 256, 2 inits
 A9_NOTE_cpu := 1000 images; KIP 1000 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
@@ -338,7 +339,7 @@ FA1_EVAL_smoke := fc1,conv1
 FA1_EVAL_cpu := fc1,fc2,fc3,conv1,conv2,conv3
 FA1_EVAL_paper := $(FA1_EVAL_cpu)
 FA1_SUPPORT_smoke := 10
-FA1_SUPPORT_cpu := 10,100
+FA1_SUPPORT_cpu := 10
 FA1_SUPPORT_paper := 10,100,500
 FA1_KIP_smoke := steps=2 target_batch=100 eval_every=0
 FA1_KIP_cpu := steps=100 target_batch=1000 eval_every=0
@@ -347,7 +348,7 @@ FA1_NTEST_smoke := dataset.n_test=200
 FA1_NTEST_cpu := dataset.n_test=1000
 FA1_NTEST_paper :=
 FA1_NOTE_smoke := trained on FC1 / Conv1 / the family, evaluated over FC1 and Conv1 NTK+NNGP only; 10 images, 2 KIP steps with 100 targets, first 200 test images
-FA1_NOTE_cpu := 10 and 100 images, 100 KIP steps with 1000 targets, first 1000 test images
+FA1_NOTE_cpu := 10 images (paper: also 100 and 500), 100 KIP steps with 1000 targets, first 1000 test images
 FA1_NOTE_paper := paper protocol, target batch 1000 (transfer), full test set
 
 _figure-a1:
@@ -372,15 +373,33 @@ FA3_GRID_smoke := supports=[10] rhos=[0,0.9] distill.steps=3 distill.target_batc
 FA3_GRID_cpu := supports=[100] rhos=[0,0.5,0.75,0.9] distill.steps=300 distill.target_batch=2000 seeds=5
 FA3_GRID_paper := supports=[10,100,1000] rhos=[0,0.2,0.4,0.6,0.8,0.9] distill.steps=5000 distill.target_batch=6000 seeds=20
 FA3_NOTE_smoke := 10 images, 3 KIP steps, 2 natural resamplings
-FA3_NOTE_cpu := 100 images, KIP 300 steps with 2000 targets, 5 natural resamplings
+FA3_NOTE_cpu := MNIST 100 images with KIP 300 steps x 2000 targets; support 1000: the KIP cells and networks of Tables A7-A10 (KRR on MNIST 4000 / CIFAR-10 1000 KIP steps); 5 natural resamplings
 FA3_NOTE_paper := 10/100/1000 images, KIP 5000 steps, 20 natural resamplings
+
+# At cpu and paper scale the figure also has the support-1000 panels of Tables A7-A10: the KRR
+# evaluation of their KIP_rho (a) cells (cells_dir: the same images, not trained again) next to
+# natural subsets, and those tables' own network rows. Run it after table-a7 ... table-a10
+# (otherwise it trains their KIP cells itself, which those tables then reuse).
+FA3_TABLE_CELLS_cpu := yes
+FA3_TABLE_CELLS_paper := yes
+FA3_NATURAL_SEEDS_cpu := seeds=5
+FA3_NATURAL_SEEDS_paper := seeds=20
 
 _figure-a3:
 	$(KIPCTL) corrupt-sweep dataset=mnist kernel=fc1 data_types=[natural,kip] evaluators=[krr] \
-	    $(FA3_GRID_$(SCALE)) $(NTEST_mnist_$(SCALE)) hydra.run.dir=$(REPRO)/figure-a3
-	$(KIPCTL) report $(REPRO)/figure-a3 figure=figure-a3 out=$(OUT)/figures \
-	    name=figure-a3-$(SCALE) \
-	    caption="Figure A3 (MNIST, FC1 KRR accuracy vs noise-corruption fraction; SCALE=$(SCALE): $(FA3_NOTE_$(SCALE)); $(call TEST_NOTE,mnist); $(TODAY))"
+	    $(FA3_GRID_$(SCALE)) $(NTEST_mnist_$(SCALE)) hydra.run.dir=$(REPRO)/figure-a3/mnist
+	$(if $(FA3_TABLE_CELLS_$(SCALE)),$(KIPCTL) corrupt-sweep dataset=mnist kernel=fc1 \
+	    data_types=[natural$(comma)kip] evaluators=[krr] $(A7_GRID_$(SCALE)) \
+	    $(FA3_NATURAL_SEEDS_$(SCALE)) $(NTEST_mnist_$(SCALE)) \
+	    cells_dir=$(REPRO)/cells-mnist-fc1 hydra.run.dir=$(REPRO)/figure-a3/mnist-a7-cells)
+	$(if $(FA3_TABLE_CELLS_$(SCALE)),$(KIPCTL) corrupt-sweep dataset=cifar10 kernel=fc1 \
+	    data_types=[natural$(comma)kip] evaluators=[krr] $(A9_GRID_$(SCALE)) \
+	    $(FA3_NATURAL_SEEDS_$(SCALE)) $(NTEST_cifar10_$(SCALE)) \
+	    cells_dir=$(REPRO)/cells-cifar10-fc1 hydra.run.dir=$(REPRO)/figure-a3/cifar10-a9-cells)
+	$(KIPCTL) report $(REPRO)/figure-a3 \
+	    $(if $(FA3_TABLE_CELLS_$(SCALE)),$(wildcard $(addprefix $(REPRO)/table-,a7 a8 a9 a10))) \
+	    figure=figure-a3 out=$(OUT)/figures name=figure-a3-$(SCALE) \
+	    caption="Figure A3 (FC1 test accuracy vs noise-corruption fraction, natural vs KIP_rho (a) images; SCALE=$(SCALE): $(FA3_NOTE_$(SCALE)); $(call TEST_NOTE,mnist) (MNIST)$(if $(FA3_TABLE_CELLS_$(SCALE)),$(comma) $(call TEST_NOTE,cifar10) (CIFAR-10)); $(TODAY))"
 
 # =============================================================================================
 # Figures A4 / A5: image grids, KIP-learned vs natural, clean and 90% corrupted.
@@ -410,7 +429,7 @@ _figure-a5:
 # REPRODUCTION.md: copy the SCALE=cpu tables it quotes into results/repro/ (committed) and
 # regenerate it from them (tools/make_reproduction.py; numbers are never typed by hand).
 # =============================================================================================
-REPRODUCTION_ITEMS := table-1 table-a1 figure-2 table-a7 table-a8 audit
+REPRODUCTION_ITEMS := $(TABLES) $(FIGURES) audit
 .PHONY: reproduction
 reproduction: install
 	mkdir -p results/repro  # items whose outputs are not on this machine keep their files
