@@ -239,7 +239,7 @@ A5_GRID_smoke := supports=[10] distill.steps=2 distill.target_batch=100 nn.steps
 A5_GRID_cpu := supports=[10,100] distill.steps=100 distill.target_batch=1000 nn.steps=300 nn.seeds=2
 A5_GRID_paper := supports=[10,100,200] distill.steps=2000 distill.target_batch=6000 nn.steps=1000 nn.seeds=5
 A6_GRID_smoke := supports=[10] distill.steps=2 distill.target_batch=100 nn.steps=5 nn.seeds=1
-A6_GRID_cpu := supports=[10,100] distill.steps=100 distill.target_batch=1000 nn.steps=200 nn.seeds=2
+A6_GRID_cpu := supports=[10] distill.steps=100 distill.target_batch=1000 nn.steps=200 nn.seeds=2
 A6_GRID_paper := supports=[10,100,200] distill.steps=2000 distill.target_batch=50000 nn.steps=1000 nn.seeds=5 nn.lr_grid=[1e-3,1e-2,1e-1]
 A5_NN := nn.loss=xent nn.optimizer=adam nn.lr=1e-3
 A6_NN := nn.loss=xent nn.optimizer=momentum nn.lr=1e-2
@@ -247,7 +247,7 @@ A5_NOTE_smoke := 10 images, 2 KIP steps, FC1 width 256, 10 NN steps
 A5_NOTE_cpu := 10 and 100 images (paper: also 200), KIP 100 steps with 1000 targets, FC1 width 1024, 300 NN steps, 2 inits
 A5_NOTE_paper := paper protocol, 5 inits
 A6_NOTE_smoke := 10 images, 2 KIP steps, FC3 width 64, Conv2 16 channels, WRN-16-1, 5 NN steps at lr 0.01 (no grid)
-A6_NOTE_cpu := 10 and 100 images (paper: also 200), KIP 100 steps with 1000 targets, FC3 width 1024, Conv2 32 channels (paper: 512), WRN-16-1 (paper: WRN-16-4), 200 NN steps at lr 0.01 (paper: a tuned grid), 2 inits
+A6_NOTE_cpu := 10 images (paper: also 100 and 200), KIP 100 steps with 1000 targets, FC3 width 1024, Conv2 32 channels (paper: 512), WRN-16-1 (paper: WRN-16-4), 200 NN steps at lr 0.01 (paper: a tuned grid), 2 inits
 A6_NOTE_paper := paper protocol, 5 inits, lr chosen on a validation split
 
 # $(call nets_table,<A5|A6>,<dataset>,<id>,<title>): one corrupt-sweep per network
@@ -274,13 +274,13 @@ A7_GRID_smoke := supports=[20] rhos=[0,0.9] distill.steps=5 distill.target_batch
 A7_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=4000 distill.target_batch=2000 nn.steps=500 nn.seeds=2 net.width=1024
 A7_GRID_paper := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=30000 nn.steps=5000 nn.seeds=5 net.width=4096
 A9_GRID_smoke := supports=[20] rhos=[0,0.9] distill.steps=3 distill.target_batch=200 nn.steps=20 nn.seeds=2 net.width=256
-A9_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=1000 distill.target_batch=2000 nn.steps=300 nn.seeds=2 net.width=1024
+A9_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=500 distill.target_batch=2000 nn.steps=300 nn.seeds=2 net.width=1024
 A9_GRID_paper := supports=[1000,10000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=25000 nn.steps=5000 nn.seeds=5 net.width=4096
 A7_NOTE_smoke := 20 images, 5 KIP steps, 20 NN steps, width 256, 2 inits
 A7_NOTE_cpu := 1000 images; KIP 4000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 1024 (paper: 4096), 500 steps, 2 inits (paper: 5)
 A7_NOTE_paper := paper protocol, 5 inits
 A9_NOTE_smoke := 20 images, 3 KIP steps, 20 NN steps, width 256, 2 inits
-A9_NOTE_cpu := 1000 images; KIP 1000 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
+A9_NOTE_cpu := 1000 images; KIP 500 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
 A9_NOTE_paper := paper protocol, 5 inits
 
 # $(call corruption_table,<A7|A9>,<dataset>,<id>,<loss>,<title>)
@@ -373,7 +373,7 @@ FA3_GRID_smoke := supports=[10] rhos=[0,0.9] distill.steps=3 distill.target_batc
 FA3_GRID_cpu := supports=[100] rhos=[0,0.5,0.75,0.9] distill.steps=300 distill.target_batch=2000 seeds=5
 FA3_GRID_paper := supports=[10,100,1000] rhos=[0,0.2,0.4,0.6,0.8,0.9] distill.steps=5000 distill.target_batch=6000 seeds=20
 FA3_NOTE_smoke := 10 images, 3 KIP steps, 2 natural resamplings
-FA3_NOTE_cpu := MNIST 100 images with KIP 300 steps x 2000 targets; support 1000: the KIP cells and networks of Tables A7-A10 (KRR on MNIST 4000 / CIFAR-10 1000 KIP steps); 5 natural resamplings
+FA3_NOTE_cpu := MNIST 100 images with KIP 300 steps x 2000 targets; support 1000: the KIP cells and networks of Tables A7-A10 (KRR on MNIST 4000 / CIFAR-10 500 KIP steps); 5 natural resamplings
 FA3_NOTE_paper := 10/100/1000 images, KIP 5000 steps, 20 natural resamplings
 
 # At cpu and paper scale the figure also has the support-1000 panels of Tables A7-A10: the KRR
