@@ -195,17 +195,19 @@ A4_KIP_smoke := support=20 steps=3 target_batch=200 eval_every=0
 A4_KIP_cpu := support=500 steps=200 target_batch=2000
 A4_KIP_paper := support=10000 steps=10000 target_batch=50000
 A3_NOTE_smoke := 200 natural images, KIP (a+l) 20 images for 3 steps
-A3_NOTE_cpu := 10000 natural images (paper: all 60000), KIP (a+l) 500 images for 300 steps (paper: 10000 images)
+A4_SEEDS_cpu := seeds=3
+A3_NOTE_cpu := 10000 natural images (paper: all 60000) in 20 class-balanced draws, KIP (a+l) 500 images for 300 steps (paper: 10000 images)
 A3_NOTE_paper := all training data (random, not class-balanced), KIP (a+l) 10000 images
 A4_NOTE_smoke := 200 natural images, KIP (a+l) 20 images for 3 steps
-A4_NOTE_cpu := 5000 natural images (paper: all 50000), KIP (a+l) 500 images for 200 steps with 2000 targets (paper: 10000 images, full batch)
+A4_NOTE_cpu := 5000 natural images (paper: all 50000) in 3 class-balanced draws, KIP (a+l) 500 images for 200 steps with 2000 targets (paper: 10000 images, full batch)
 A4_NOTE_paper := all training data (random, not class-balanced), KIP (a+l) 10000 images
 SAMPLING_paper := sampling=random
 
 # $(call full_data_table,<A3|A4>,<dataset>,<id>,<title>)
 define full_data_table
 	$(KIPCTL) eval-krr -m dataset=$(2) kernel=rbf,fc1 support=$($(1)_NATURAL_$(SCALE)) \
-	    $(SAMPLING_$(SCALE)) $(NTEST_$(2)_$(SCALE)) hydra.sweep.dir=$(REPRO)/$(3)/natural \
+	    $($(1)_SEEDS_$(SCALE)) $(SAMPLING_$(SCALE)) $(NTEST_$(2)_$(SCALE)) \
+	    hydra.sweep.dir=$(REPRO)/$(3)/natural \
 	    $(SUB_KRR) $(LAUNCH)
 	$(KIPCTL) distill -m dataset=$(2) kernel=rbf,fc1 $($(1)_KIP_$(SCALE)) augment=true \
 	    learn_labels=true $(NTEST_$(2)_$(SCALE)) hydra.sweep.dir=$(REPRO)/$(3)/kip_al \
