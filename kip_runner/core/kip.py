@@ -123,8 +123,12 @@ def _angle(y: Array, x: Array) -> Array:
 @_angle.defjvp
 def _angle_jvp(primals, tangents):
     (y, x), (y_dot, x_dot) = primals, tangents
-    denom = jnp.maximum(x * x + y * y, 1e-30)
-    return _angle(y, x), (x * y_dot - y * x_dot) / denom
+    return _angle(y, x), _angle_tangent(y, x, y_dot, x_dot)
+
+
+def _angle_tangent(y: Array, x: Array, y_dot: Array, x_dot: Array) -> Array:
+    """d arctan2(y, x) = (x dy - y dx) / (x^2 + y^2)."""
+    return (x * y_dot - y * x_dot) / jnp.maximum(x * x + y * y, 1e-30)
 
 
 # ---- the transcendental functions of a gram kernel, computed once per step -----------------
@@ -187,37 +191,23 @@ class Replay(Ops):
         return _given_exp(x, next(self._values))
 
 
-@jax.custom_jvp
-def _given_sqrt(x: Array, root: Array) -> Array:
-    return root
+def _given(tangent: Callable[..., Array]) -> Callable[..., Array]:
+    """f(*args, value) -> value, with the derivative tangent(*args, value, *arg_tangents): a
+    recorded output standing in for the function of args that produced it."""
+
+    @jax.custom_jvp
+    def f(*primals):
+        return primals[-1]
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        return primals[-1], tangent(*primals, *tangents[:-1])
+    return f
 
 
-@_given_sqrt.defjvp
-def _given_sqrt_jvp(primals, tangents):
-    (x, root), (x_dot, _) = primals, tangents
-    return root, _sqrt_tangent(root, x_dot)  # as _safe_sqrt
-
-
-@jax.custom_jvp
-def _given_angle(y: Array, x: Array, angle: Array) -> Array:
-    return angle
-
-
-@_given_angle.defjvp
-def _given_angle_jvp(primals, tangents):
-    (y, x, angle), (y_dot, x_dot, _) = primals, tangents
-    return angle, (x * y_dot - y * x_dot) / jnp.maximum(x * x + y * y, 1e-30)  # as _angle
-
-
-@jax.custom_jvp
-def _given_exp(x: Array, value: Array) -> Array:
-    return value
-
-
-@_given_exp.defjvp
-def _given_exp_jvp(primals, tangents):
-    (x, value), (x_dot, _) = primals, tangents
-    return value, value * x_dot
+_given_sqrt = _given(lambda x, root, x_dot: _sqrt_tangent(root, x_dot))  # as _safe_sqrt
+_given_angle = _given(lambda y, x, angle, y_dot, x_dot: _angle_tangent(y, x, y_dot, x_dot))
+_given_exp = _given(lambda x, value, x_dot: value * x_dot)
 
 
 GramKernel = Callable[..., Array]  # (gram [n1,n2], sq_norms1 [n1], sq_norms2 [n2], ops=Ops())
