@@ -442,14 +442,16 @@ def full_data(src: Path, item: str) -> pd.DataFrame:
 
 def report_table(src: Path, item: str) -> pd.DataFrame:
     """A `kipctl report` table as written (Tables A5/A6 and the figures' data): accuracy
-    fractions as %, other floats rounded."""
+    fractions (and the figures' mean / std of accuracies) as %, other floats rounded."""
     df = pd.read_csv(src / f"{item}-cpu.csv")
     df = df.drop(columns=[c for c in ("n_devices", "compile_seconds", "resumed_from",
                                       "reg_effective", "seconds_per_step", "eval_kernels")
                           if c in df])
     for c in df.columns:
         if df[c].dtype.kind == "f":
-            pct = "accuracy" in c and df[c].dropna().between(0, 1).all()
+            # accuracy fractions -> %: the figures' tables name them mean / std
+            pct = (("accuracy" in c or c in ("mean", "std"))
+                   and df[c].dropna().between(0, 1).all())
             df[c] = [("" if pd.isna(v) else f"{100 * v:.2f}" if pct else f"{v:.4g}")
                      for v in df[c]]
     return df
