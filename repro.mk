@@ -285,11 +285,14 @@ A9_NOTE_smoke := 20 images, 3 KIP steps, 20 NN steps, width 256, 2 inits
 A9_NOTE_cpu := 1000 images, rho 0 and 0.9 only (paper: also 0.5, 0.75); KIP 500 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
 A9_NOTE_paper := paper protocol, 5 inits
 
+# the KIP_rho (a) cells Tables A7/A8 (MNIST) and A9/A10 (CIFAR-10) share, and Figure A3 reuses
+fc1_cells = $(REPRO)/cells-$(1)-fc1
+
 # $(call corruption_table,<A7|A9>,<dataset>,<id>,<loss>,<title>)
 define corruption_table
 	$(KIPCTL) corrupt-sweep dataset=$(2) kernel=fc1 data_types=[natural,kip] evaluators=[nn] \
 	    nn.loss=$(4) nn.lr=4e-4 nn.center=true $($(1)_GRID_$(SCALE)) $(NTEST_$(2)_$(SCALE)) \
-	    cells_dir=$(REPRO)/cells-$(2)-fc1 hydra.run.dir=$(REPRO)/$(3)
+	    cells_dir=$(call fc1_cells,$(2)) hydra.run.dir=$(REPRO)/$(3)
 	$(KIPCTL) report $(REPRO)/$(3) paper=$(3) out=$(OUT)/tables name=$(3)-$(SCALE) \
 	    caption="$(5) ($(2), FC1 network, $(4), centred f - f0, noise corruption; SCALE=$(SCALE): $($(1)_NOTE_$(SCALE)); $(call TEST_NOTE,$(2)); $(TODAY))"
 endef
@@ -387,17 +390,19 @@ FA3_TABLE_CELLS_paper := yes
 FA3_NATURAL_SEEDS_cpu := seeds=5
 FA3_NATURAL_SEEDS_paper := seeds=20
 
+# $(call fa3_table_cells,<A7|A9>,<dataset>,<a7|a9>): KRR of a corruption table's KIP cells
+define fa3_table_cells
+$(KIPCTL) corrupt-sweep dataset=$(2) kernel=fc1 data_types=[natural$(comma)kip] \
+	    evaluators=[krr] $($(1)_GRID_$(SCALE)) $(FA3_NATURAL_SEEDS_$(SCALE)) \
+	    $(NTEST_$(2)_$(SCALE)) cells_dir=$(call fc1_cells,$(2)) \
+	    hydra.run.dir=$(REPRO)/figure-a3/$(2)-$(3)-cells
+endef
+
 _figure-a3:
 	$(KIPCTL) corrupt-sweep dataset=mnist kernel=fc1 data_types=[natural,kip] evaluators=[krr] \
 	    $(FA3_GRID_$(SCALE)) $(NTEST_mnist_$(SCALE)) hydra.run.dir=$(REPRO)/figure-a3/mnist
-	$(if $(FA3_TABLE_CELLS_$(SCALE)),$(KIPCTL) corrupt-sweep dataset=mnist kernel=fc1 \
-	    data_types=[natural$(comma)kip] evaluators=[krr] $(A7_GRID_$(SCALE)) \
-	    $(FA3_NATURAL_SEEDS_$(SCALE)) $(NTEST_mnist_$(SCALE)) \
-	    cells_dir=$(REPRO)/cells-mnist-fc1 hydra.run.dir=$(REPRO)/figure-a3/mnist-a7-cells)
-	$(if $(FA3_TABLE_CELLS_$(SCALE)),$(KIPCTL) corrupt-sweep dataset=cifar10 kernel=fc1 \
-	    data_types=[natural$(comma)kip] evaluators=[krr] $(A9_GRID_$(SCALE)) \
-	    $(FA3_NATURAL_SEEDS_$(SCALE)) $(NTEST_cifar10_$(SCALE)) \
-	    cells_dir=$(REPRO)/cells-cifar10-fc1 hydra.run.dir=$(REPRO)/figure-a3/cifar10-a9-cells)
+	$(if $(FA3_TABLE_CELLS_$(SCALE)),$(call fa3_table_cells,A7,mnist,a7))
+	$(if $(FA3_TABLE_CELLS_$(SCALE)),$(call fa3_table_cells,A9,cifar10,a9))
 	$(KIPCTL) report $(REPRO)/figure-a3 \
 	    $(if $(FA3_TABLE_CELLS_$(SCALE)),$(wildcard $(addprefix $(REPRO)/table-,a7 a8 a9 a10))) \
 	    figure=figure-a3 out=$(OUT)/figures name=figure-a3-$(SCALE) \
