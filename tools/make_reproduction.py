@@ -377,9 +377,14 @@ def table_2(src: Path) -> pd.DataFrame:
                "paper in CI"]]
 
 
+def published(item: str) -> pd.DataFrame:
+    """PAPER.md's values of a table (kip_runner/paper/paper_tables.csv); empty if none."""
+    return paper.published(item) if item in paper.table_ids() else pd.DataFrame()
+
+
 def table_a1(src: Path, item: str = "table-a1") -> pd.DataFrame:
     df = pd.read_csv(src / f"{item}-cpu.csv")
-    pub = paper.published(item) if item in paper.table_ids() else pd.DataFrame()
+    pub = published(item)
     rows = []
     for r in df.to_dict("records"):
         match = pub[(pub.method == r["kernel"]) & (pub.support == r["support"])] \
@@ -426,11 +431,11 @@ def full_data(src: Path, item: str) -> pd.DataFrame:
     """Tables A3/A4: KRR accuracy of the natural training subset (eval-krr) and of the KIP
     (a+l) images (distill), with PAPER.md's full-scale values of the same rows."""
     df = pd.read_csv(src / f"{item}-cpu.csv")
-    pub = paper.published(item) if item in paper.table_ids() else pd.DataFrame()
+    pub = published(item)
     rows = []
     for r in df.to_dict("records"):
         data = "natural" if r["command"] == "eval-krr" else "KIP (a+l)"
-        label = f"KRR {KERNEL_NAMES.get(r['kernel'], r['kernel'])}, {data}"
+        label = f"KRR {paper.KERNEL_LABEL.get(r['kernel'], r['kernel'])}, {data}"
         match = pub[pub.method == label] if not pub.empty else pub
         p = match.iloc[0] if len(match) else None
         rows.append({"method": label, "images": int(r["support"]),
@@ -457,7 +462,6 @@ def report_table(src: Path, item: str) -> pd.DataFrame:
     return df
 
 
-KERNEL_NAMES = {"fc1": "FC1", "rbf": "RBF", "linear": "Linear"}
 BUILDERS = {"table-1": table_1, "table-2": table_2, "table-a1": table_a1,
             "table-a2": lambda s: table_a1(s, "table-a2"),
             "table-a3": lambda s: full_data(s, "table-a3"),
