@@ -161,17 +161,18 @@ class Record(Ops):
     def __init__(self):
         self.values: list[Array] = []
 
+    def _keep(self, value: Array) -> Array:
+        self.values.append(value)
+        return value
+
     def sqrt(self, x):
-        self.values.append(super().sqrt(x))
-        return self.values[-1]
+        return self._keep(super().sqrt(x))
 
     def angle(self, y, x):
-        self.values.append(super().angle(y, x))
-        return self.values[-1]
+        return self._keep(super().angle(y, x))
 
     def exp(self, x):
-        self.values.append(super().exp(x))
-        return self.values[-1]
+        return self._keep(super().exp(x))
 
 
 class Replay(Ops):
