@@ -273,13 +273,13 @@ _table-a6:
 # (only the networks' loss differs), so the second table trains no KIP again.
 # =============================================================================================
 A7_GRID_smoke := supports=[20] rhos=[0,0.9] distill.steps=5 distill.target_batch=200 nn.steps=20 nn.seeds=2 net.width=256
-A7_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=4000 distill.target_batch=2000 nn.steps=500 nn.seeds=2 net.width=1024
+A7_GRID_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=4000 distill.target_batch=2000 nn.steps=500 nn.seeds=2 net.width=4096
 A7_GRID_paper := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=30000 nn.steps=5000 nn.seeds=5 net.width=4096
 A9_GRID_smoke := supports=[20] rhos=[0,0.9] distill.steps=3 distill.target_batch=200 nn.steps=20 nn.seeds=2 net.width=256
 A9_GRID_cpu := supports=[1000] rhos=[0,0.9] distill.steps=500 distill.target_batch=2000 nn.steps=300 nn.seeds=2 net.width=1024
 A9_GRID_paper := supports=[1000,10000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=25000 nn.steps=5000 nn.seeds=5 net.width=4096
 A7_NOTE_smoke := 20 images, 5 KIP steps, 20 NN steps, width 256, 2 inits
-A7_NOTE_cpu := 1000 images; KIP 4000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 1024 (paper: 4096), 500 steps, 2 inits (paper: 5)
+A7_NOTE_cpu := 1000 images; KIP 4000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 4096 as in the paper, 500 steps, 2 inits (paper: 5)
 A7_NOTE_paper := paper protocol, 5 inits
 A9_NOTE_smoke := 20 images, 3 KIP steps, 20 NN steps, width 256, 2 inits
 A9_NOTE_cpu := 1000 images, rho 0 and 0.9 only (paper: also 0.5, 0.75); KIP 500 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)

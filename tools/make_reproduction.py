@@ -48,10 +48,7 @@ GAPS = {
         "the paper's RBF (a+l) 90.63; augmenting without learning labels drops to 80.70 "
         "(RBF) / 81.98 % (FC1), and (a+l) is at 81.38 / 79.99 % after 1000 steps. 6000 "
         "instead of 2000 augmented targets per step did not help (RBF (a+l) 79.77 % at step "
-        "750, against 79.72 % at step 700 with 2000). Filling pixels shifted in from outside "
-        "the image with the nearest edge pixel (Keras' default) instead of 0 (0.42 std above "
-        "MNIST's standardised background) gave 82.09 % against 81.38 % at step 1000: not "
-        "the cause. Ten images cannot fit our rotated and shifted targets (batch accuracy "
+        "750, against 79.72 % at step 700 with 2000). Ten images cannot fit our rotated and shifted targets (batch accuracy "
         "~65 %); PAPER.md gives the kinds of augmentation but not their strength, and the "
         "paper's own FC1 (a+l) is 3.8 points below its plain KIP at this size.",
         "The NN row trains a width-1024 FC1 (paper: 4096) for 500 steps on the learned images "
