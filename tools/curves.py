@@ -44,7 +44,7 @@ def main(argv: list[str]) -> None:
     df = pd.concat([curve(r) for r in runs], ignore_index=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
-    print(df.pivot_table(index=["kernel", "augment", "learn_labels", "target_batch"],
+    print(df.pivot_table(index=["kernel", "support", "augment", "learn_labels", "target_batch"],
                          columns="step", values="test_accuracy").to_string())
 
 
