@@ -129,10 +129,30 @@ def test_paper_nn_row_of_a_distilled_support(tmp_path, dataset, table, label):
              {"dataset": {"name": dataset}, "net": {"name": "fc1"}, "support": 1000,
               "data": str(kip / "support.npz")},
              metrics={"test_accuracy_mean": 0.80})
+    # the run's two network inits are two evaluations: n and the std are over them
+    pd.DataFrame({"seed": [0, 1], "split": ["test", "test"],
+                  "test_accuracy": [0.78, 0.82]}).to_csv(tmp_path / "nn" / "metrics.csv",
+                                                         index=False)
     assert main([str(tmp_path), f"paper={table}", f"out={tmp_path / 'rep'}"]) == 0
     rep = pd.read_csv(tmp_path / "rep" / "report.csv").set_index(["method", "support"])
-    assert rep.loc[(label, 10), "n"] == 1
-    assert rep.loc[(label, 10), "ours"] == "80.00±0.00"
+    assert rep.loc[(label, 10), "n"] == 2
+    assert rep.loc[(label, 10), "ours"] == "80.00±2.00"
+    # one KIP run is one evaluation: no std shown
+    assert rep.loc[(label.replace("NN", "KRR").split(" (")[0], 10), "ours"] == "90.00"
+
+
+def test_paper_nn_row_refuses_an_eval_nn_run_without_its_per_init_rows(tmp_path, capsys):
+    cfg = {"dataset": {"name": "mnist"}, "kernel": {"name": "fc1", "kind": "ntk"},
+           "support": 10}
+    kip = fake_run(tmp_path, "kip", "distill", cfg, metrics={"test_accuracy": 0.9})
+    (kip / "support.npz").write_bytes(b"")
+    fake_run(tmp_path, "nn", "eval-nn", {"dataset": {"name": "mnist"}, "net": {"name": "fc1"},
+                                         "data": str(kip / "support.npz")},
+             metrics={"test_accuracy_mean": 0.80})
+    assert main([str(tmp_path), "paper=table-1", f"out={tmp_path / 'rep'}"]) != 0
+    err = capsys.readouterr().err
+    assert "metrics.csv" in err and "re-run" in err and "Traceback" not in err
+    assert not (tmp_path / "rep" / "report.csv").exists()
 
 
 def test_long_caption_is_an_option_not_a_path(tmp_path):

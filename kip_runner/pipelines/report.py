@@ -15,7 +15,8 @@ runs that are running or failed are listed separately and never averaged in.
 With paper=<table id> the report is laid out as that table of the paper: our mean ± std next
 to the published value and the difference Δ (percentage points) per cell. Published values
 come from kip_runner/paper/paper_tables.csv (only what PAPER.md gives; other cells stay
-empty). Tables A7-A10 are read from corrupt-sweep results.csv files (nn evaluator rows with
+empty). Column n counts evaluations: a distill or label-solve run is one, an eval-nn run one
+per network init (its metrics.csv rows); a cell with one evaluation shows no ± std. Tables A7-A10 are read from corrupt-sweep results.csv files (nn evaluator rows with
 the table's loss); Tables 1/2 from distill, label-solve and eval-nn run directories.
 
 With sweep=rho the corrupt-sweep results.csv files under the paths are laid out as the
@@ -133,13 +134,31 @@ def _with_paper(ours: pd.DataFrame, table: str, keys: list[str]) -> pd.DataFrame
     pub = paper.published(table)
     pub = pub[keys + ["mean", "std"]].rename(columns={"mean": "paper_mean", "std": "paper_std"})
     merged = pub.merge(ours, on=keys, how="outer")
-    merged["ours"] = [tables.pm(m, s) for m, s in zip(merged["ours_mean"], merged["ours_std"])]
+    # one evaluation has no spread: no "± 0.00" that reads as a measured std
+    merged["ours"] = [tables.pm(m, s if n > 1 else None)
+                      for m, s, n in zip(merged["ours_mean"], merged["ours_std"],
+                                         merged["n"].fillna(0))]
     merged["paper"] = [tables.pm(m / 100, s / 100) if pd.notna(m) else ""
                        for m, s in zip(merged["paper_mean"], merged["paper_std"])]
     merged["delta"] = (100 * merged["ours_mean"] - merged["paper_mean"]).round(2)
     extra = [tables.FALLBACKS] if tables.FALLBACKS in merged.columns else []
     return merged[keys + ["n", "ours", "paper", "delta"] + extra].sort_values(
         keys).reset_index(drop=True)
+
+
+def per_init_accuracies(run_dir: Path) -> list[float]:
+    """The test accuracy of each network init of an eval-nn run (its metrics.csv rows)."""
+    path = run_dir / "metrics.csv"
+    try:
+        rows = pd.read_csv(path)
+        rows = rows[rows["split"] == "test"] if "split" in rows.columns else rows
+        accs = [float(a) for a in rows["test_accuracy"]]
+    except (OSError, ValueError, KeyError, pd.errors.ParserError) as e:
+        raise KipctlError(f"{path}: cannot read the per-init test accuracies of this eval-nn "
+                          f"run ({e}); re-run it or remove the run dir") from None
+    if not accs:
+        raise KipctlError(f"{path} has no test rows; re-run the eval-nn run or remove it")
+    return accs
 
 
 def paper_comparison(paths: list[Path], table: str) -> pd.DataFrame:
@@ -166,9 +185,12 @@ def paper_comparison(paths: list[Path], table: str) -> pd.DataFrame:
             support = r["support"] if support is None or pd.isna(support) else support
             fallbacks = r.get(tables.FALLBACKS)
             if method is not None and acc is not None and pd.notna(acc):
-                records.append({"method": method, "support": int(support),
-                                "accuracy": float(acc),
-                                tables.FALLBACKS: fallbacks if pd.notna(fallbacks) else 0})
+                # an eval-nn run holds several network inits: one evaluation each
+                accs = (per_init_accuracies(Path(r["run_dir"]))
+                        if r.get("command") == "eval-nn" else [float(acc)])
+                records += [{"method": method, "support": int(support), "accuracy": a,
+                             tables.FALLBACKS: fallbacks if pd.notna(fallbacks) else 0}
+                            for a in accs]
         df = pd.DataFrame(records, columns=["method", "support", "accuracy", tables.FALLBACKS])
         methods = set(paper.published(table).method)
         df["method"] = [paper.match_method(m, methods) for m in df["method"]]
