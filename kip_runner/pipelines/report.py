@@ -141,6 +141,7 @@ def _with_paper(ours: pd.DataFrame, table: str, keys: list[str]) -> pd.DataFrame
     merged["paper"] = [tables.pm(m / 100, s / 100) if pd.notna(m) else ""
                        for m, s in zip(merged["paper_mean"], merged["paper_std"])]
     merged["delta"] = (100 * merged["ours_mean"] - merged["paper_mean"]).round(2)
+    merged["n"] = [int(v) if pd.notna(v) else "" for v in merged["n"]]  # a count; "" = no run
     extra = [tables.FALLBACKS] if tables.FALLBACKS in merged.columns else []
     return merged[keys + ["n", "ours", "paper", "delta"] + extra].sort_values(
         keys).reset_index(drop=True)
