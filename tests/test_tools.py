@@ -39,9 +39,28 @@ def test_curves_keeps_only_evaluated_steps_in_percent(tmp_path):
     assert set(df["kernel"]) == {"rbf"} and set(df["augment"]) == {True}
 
 
-def test_curves_refuses_a_dir_that_is_not_a_distill_run(tmp_path):
+def test_curves_refuses_dirs_it_cannot_read(tmp_path):
     with pytest.raises(SystemExit, match="no run.json"):
         _curves().main([str(tmp_path / "o.csv"), str(tmp_path)])
-    run = _run_dir(tmp_path / "nn", command="eval-nn")
     with pytest.raises(SystemExit, match="not distill"):
-        _curves().main([str(tmp_path / "o.csv"), str(run)])
+        _curves().main([str(tmp_path / "o.csv"), str(_run_dir(tmp_path / "ls", "label-solve"))])
+    with pytest.raises(SystemExit, match="no metrics.csv"):  # an unfinished eval-nn run
+        _curves().main([str(tmp_path / "o.csv"), str(_run_dir(tmp_path / "nn", "eval-nn"))])
+
+
+def test_curves_of_eval_nn_runs_have_one_row_per_init(tmp_path):
+    run = tmp_path / "nn"
+    run.mkdir()
+    cfg = {"net": {"name": "fc1", "width": 4096}, "loss": "xent", "steps": 500, "lr": 4e-4,
+           "data": "natural"}
+    (run / "run.json").write_text(json.dumps({"command": "eval-nn", "status": "done",
+                                              "config": cfg, "env": {}}))
+    pd.DataFrame({"seed": [0, 1], "rho": [0.9, 0.9], "test_accuracy": [0.75, 0.7625],
+                  "train_loss": [0.1, 0.2]}).to_csv(run / "metrics.csv", index=False)
+    out = tmp_path / "nn.csv"
+    _curves().main([str(out), str(run)])
+    df = pd.read_csv(out)
+    assert list(df["seed"]) == [0, 1] and list(df["test_accuracy"]) == [75.0, 76.25]
+    assert set(df["width"]) == {4096} and set(df["loss"]) == {"xent"}
+    with pytest.raises(SystemExit, match="not both"):
+        _curves().main([str(out), str(run), str(_run_dir(tmp_path / "d"))])

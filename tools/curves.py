@@ -1,11 +1,13 @@
 #!/usr/bin/env python
-"""Test-accuracy curves of distill run dirs as one CSV (for ablations quoted in REPRODUCTION.md).
+"""Ablation runs as one CSV (for ablations quoted in REPRODUCTION.md).
 
     python tools/curves.py OUT.csv RUN_DIR [RUN_DIR ...]
 
-One row per evaluated step of each run: the run's kernel, support, augment, learn_labels,
-target batch, lr and git sha (from run.json), the step and its test accuracy in % (from
-metrics.jsonl). A run dir without run.json or metrics.jsonl is an error, not a silent skip.
+distill run dirs: one row per evaluated step, with the run's kernel, support, augment,
+learn_labels, target batch, lr and git sha (run.json) and the step's test accuracy in %
+(metrics.jsonl). eval-nn run dirs: one row per network init, with the net, width, loss, steps,
+lr, data, rho and the init's test accuracy in % (metrics.csv). All run dirs of one call must
+be of one command. A dir without those files is an error, not a silent skip.
 """
 
 from __future__ import annotations
@@ -19,9 +21,8 @@ import pandas as pd
 
 def curve(run: Path) -> pd.DataFrame:
     """The evaluated steps of one distill run dir -> DataFrame."""
-    for name in ("run.json", "metrics.jsonl"):
-        if not (run / name).is_file():
-            raise SystemExit(f"curves: {run} has no {name}; is it a distill run dir?")
+    if not (run / "metrics.jsonl").is_file():
+        raise SystemExit(f"curves: {run} has no metrics.jsonl; is it a distill run dir?")
     meta = json.loads((run / "run.json").read_text())
     if meta.get("command") != "distill":
         raise SystemExit(f"curves: {run} is a {meta.get('command')} run, not distill")
@@ -37,15 +38,46 @@ def curve(run: Path) -> pd.DataFrame:
         "step": [s for s, _ in evals], "test_accuracy": [round(a, 2) for _, a in evals]})
 
 
+def nn_inits(run: Path, meta: dict) -> pd.DataFrame:
+    """The network inits of one eval-nn run dir -> DataFrame."""
+    if not (run / "metrics.csv").is_file():
+        raise SystemExit(f"curves: {run} has no metrics.csv; did the eval-nn run finish?")
+    cfg, rows = meta["config"], pd.read_csv(run / "metrics.csv")
+    return pd.DataFrame({
+        "run": run.name, "net": cfg["net"]["name"], "width": cfg["net"]["width"],
+        "loss": cfg["loss"], "steps": cfg["steps"], "lr": cfg["lr"], "data": cfg["data"],
+        "rho": rows["rho"], "seed": rows["seed"],
+        "test_accuracy": (100.0 * rows["test_accuracy"]).round(2),
+        "train_loss": rows["train_loss"], "git_sha": meta["env"].get("git_sha"),
+        "status": meta.get("status")})
+
+
+def rows_of(run: Path) -> tuple[str, pd.DataFrame]:
+    if not (run / "run.json").is_file():
+        raise SystemExit(f"curves: {run} has no run.json; is it a run dir?")
+    meta = json.loads((run / "run.json").read_text())
+    if meta.get("command") == "eval-nn":
+        return "eval-nn", nn_inits(run, meta)
+    return "distill", curve(run)
+
+
 def main(argv: list[str]) -> None:
     if len(argv) < 2:
         raise SystemExit(__doc__)
     out, runs = Path(argv[0]), [Path(a) for a in argv[1:]]
-    df = pd.concat([curve(r) for r in runs], ignore_index=True)
+    kinds, frames = zip(*(rows_of(r) for r in runs))
+    if len(set(kinds)) > 1:
+        raise SystemExit("curves: give distill or eval-nn run dirs, not both in one CSV")
+    df = pd.concat(frames, ignore_index=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
-    print(df.pivot_table(index=["kernel", "support", "augment", "learn_labels", "target_batch"],
-                         columns="step", values="test_accuracy").to_string())
+    if kinds[0] == "eval-nn":
+        print(df.groupby(["data", "rho", "width", "loss", "steps"]).test_accuracy.agg(
+            ["mean", "std", "count"]).to_string())
+    else:
+        print(df.pivot_table(index=["kernel", "support", "augment", "learn_labels",
+                                    "target_batch"],
+                             columns="step", values="test_accuracy").to_string())
 
 
 if __name__ == "__main__":

@@ -1,0 +1,92 @@
+"""Where a dot-product kernel's KIP step spends its time: the step's two jitted calls timed
+apart (first: target gather, augmentation, x_t x_s^T and the recorded transcendentals;
+second: k_ts and its partials, K_ss, the solve, the gradient and Adam), plus the target gather
+alone, for several kernels in one process. Issue #13 asks where FC1's time over RBF goes.
+
+Timings are medians over --reps calls, each waited for (block_until_ready); like every speed
+figure here they mean something only as ratios within one run on an otherwise idle machine.
+
+    .venv/bin/python bench/profile_step.py --kernels fc1,rbf --support 100 --target 6000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as kipctl and bench_distill.py run
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from kip_runner.config.schema import KernelConfig  # noqa: E402
+from kip_runner.core import kip  # noqa: E402
+from kip_runner.core.sampling import class_index, epoch_balanced_indices, sample_indices  # noqa: E402,E501
+from kip_runner.data import load_dataset  # noqa: E402
+from kip_runner.pipelines.distill import gram_fn_of  # noqa: E402
+
+KERNELS = {"fc1": KernelConfig(), "rbf": KernelConfig(name="rbf", arch="rbf"),
+           "linear": KernelConfig(name="linear", arch="linear")}
+
+
+def median_ms(fn, reps: int) -> float:
+    jax.block_until_ready(fn())  # compile / warm
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t0)
+    return round(1e3 * float(np.median(times)), 2)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--kernels", default="fc1,rbf,linear")
+    p.add_argument("--support", type=int, default=100)
+    p.add_argument("--target", type=int, default=6000)
+    p.add_argument("--reps", type=int, default=40)
+    p.add_argument("--out", default=None, help="also write the JSON here")
+    args = p.parse_args()
+    ds = load_dataset("mnist", os.environ.get("KIP_DATA_DIR", str(REPO.parent / "shared/data")))
+    data = kip.target_data(ds.x_train, ds.targets(), ds.y_train, jnp.float32)
+    idx = np.asarray(sample_indices(jax.random.PRNGKey(0), ds.y_train, args.support, 10))
+    key = jax.random.PRNGKey(1)
+    classes = data.classes if data.classes is not None else class_index(data.labels, 10)
+    gather = jax.jit(lambda step: data.x[epoch_balanced_indices(
+        key, step, classes, args.target, 10)])  # the step's gather on its own
+    rows = [{"part": "target gather alone", "kernel": "-",
+             "ms": median_ms(lambda: gather(jnp.int32(3)), args.reps)}]
+    dim = int(np.prod(ds.x_train.shape[1:]))
+    for name in args.kernels.split(","):
+        kcfg = KERNELS[name]
+        tx = kip.make_optimizer(0.01, kip.frozen_mask(np.zeros((args.support, 28, 28, 1), bool),
+                                                      10, False))
+        state = kip.init_state(jnp.asarray(ds.x_train[idx]), jnp.asarray(ds.targets()[idx]), tx)
+        step = kip.make_kip_step(None, tx, reg=1e-6, target_batch=args.target, n_classes=10,
+                                 gram_fn=gram_fn_of(kcfg, dim))
+        side, y_t = step.first(state, key, data)
+        second = jax.jit(step.second.__wrapped__)  # no donation: the same state every call
+        rows += [
+            {"part": "first call", "kernel": name,
+             "ms": median_ms(lambda: step.first(state, key, data), args.reps)},
+            {"part": "second call", "kernel": name,
+             "ms": median_ms(lambda: second(state, side, y_t), args.reps)},
+            {"part": "whole step", "kernel": name,
+             "ms": median_ms(lambda: second(state, *step.first(state, key, data)), args.reps)}]
+    out = {"support": args.support, "target": args.target, "reps": args.reps,
+           "load": " ".join(f"{v:.2f}" for v in os.getloadavg()), "rows": rows}
+    print(json.dumps(out, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps(out, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
