@@ -59,9 +59,9 @@ def main() -> int:
     idx = np.asarray(sample_indices(jax.random.PRNGKey(0), ds.y_train, args.support, 10))
     key = jax.random.PRNGKey(1)
     classes = data.classes if data.classes is not None else class_index(data.labels, 10)
-    gather = jax.jit(lambda step: data.x[epoch_balanced_indices(
-        key, step, classes, args.target, 10)])  # the step's gather on its own
-    rows = [{"part": "target gather alone", "kernel": "-",
+    gather = jax.jit(lambda step: data.x.at[epoch_balanced_indices(
+        key, step, classes, args.target, 10)].get(mode="fill"))  # the step's sampling + gather
+    rows = [{"part": "target sampling + gather alone", "kernel": "-",
              "ms": median_ms(lambda: gather(jnp.int32(3)), args.reps)}]
     dim = int(np.prod(ds.x_train.shape[1:]))
     for name in args.kernels.split(","):
