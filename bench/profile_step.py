@@ -1,7 +1,8 @@
 """Where a dot-product kernel's KIP step spends its time: the step's two jitted calls timed
-apart (first: target gather, augmentation, x_t x_s^T and the recorded transcendentals;
-second: k_ts and its partials, K_ss, the solve, the gradient and Adam), plus the target gather
-alone, for several kernels in one process. Issue #13 asks where FC1's time over RBF goes.
+apart (first: target sampling and gather, augmentation, x_t x_s^T and the recorded
+transcendentals; second: k_ts and its partials, K_ss, the solve, the gradient and Adam), plus
+the target sampling and gather alone, for several kernels in one process, and the two-matmul
+floor after them. Issue #13 asks where FC1's time over RBF goes.
 
 Timings are medians over --reps calls, each waited for (block_until_ready); like every speed
 figure here they mean something only as ratios within one run on an otherwise idle machine.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -80,6 +82,12 @@ def main() -> int:
              "ms": median_ms(lambda: second(state, side, y_t), args.reps)},
             {"part": "whole step", "kernel": name,
              "ms": median_ms(lambda: second(state, *step.first(state, key, data)), args.reps)}]
+    floor = subprocess.run([sys.executable, str(REPO.parent / "shared" / "bench" /
+                                                "matmul_floor.py"), "--support",
+                            str(args.support), "--target", str(args.target)],
+                           capture_output=True, text=True, check=True)
+    rows.append({"part": "two-matmul floor (matmul_floor.py)", "kernel": "-",
+                 "ms": round(json.loads(floor.stdout.strip().splitlines()[-1])["ms"], 2)})
     out = {"support": args.support, "target": args.target, "reps": args.reps,
            "load": " ".join(f"{v:.2f}" for v in os.getloadavg()), "rows": rows}
     print(json.dumps(out, indent=1))
