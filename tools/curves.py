@@ -19,13 +19,10 @@ from pathlib import Path
 import pandas as pd
 
 
-def curve(run: Path) -> pd.DataFrame:
-    """The evaluated steps of one distill run dir -> DataFrame."""
+def curve(run: Path, meta: dict) -> pd.DataFrame:
+    """The evaluated steps of one distill run dir (meta: its run.json) -> DataFrame."""
     if not (run / "metrics.jsonl").is_file():
         raise SystemExit(f"curves: {run} has no metrics.jsonl; is it a distill run dir?")
-    meta = json.loads((run / "run.json").read_text())
-    if meta.get("command") != "distill":
-        raise SystemExit(f"curves: {run} is a {meta.get('command')} run, not distill")
     cfg = meta["config"]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()
             if line.strip()]
@@ -56,9 +53,11 @@ def rows_of(run: Path) -> tuple[str, pd.DataFrame]:
     if not (run / "run.json").is_file():
         raise SystemExit(f"curves: {run} has no run.json; is it a run dir?")
     meta = json.loads((run / "run.json").read_text())
-    if meta.get("command") == "eval-nn":
-        return "eval-nn", nn_inits(run, meta)
-    return "distill", curve(run)
+    readers = {"distill": curve, "eval-nn": nn_inits}
+    if meta.get("command") not in readers:
+        raise SystemExit(f"curves: {run} is a {meta.get('command')} run, not distill or "
+                         "eval-nn")
+    return meta["command"], readers[meta["command"]](run, meta)
 
 
 def main(argv: list[str]) -> None:

@@ -16,8 +16,9 @@ With paper=<table id> the report is laid out as that table of the paper: our mea
 to the published value and the difference Δ (percentage points) per cell. Published values
 come from kip_runner/paper/paper_tables.csv (only what PAPER.md gives; other cells stay
 empty). Column n counts evaluations: a distill or label-solve run is one, an eval-nn run one
-per network init (its metrics.csv rows); a cell with one evaluation shows no ± std. Tables A7-A10 are read from corrupt-sweep results.csv files (nn evaluator rows with
-the table's loss); Tables 1/2 from distill, label-solve and eval-nn run directories.
+per network init (its metrics.csv rows); a cell with one evaluation shows no ± std. Tables
+A7-A10 are read from corrupt-sweep results.csv files (nn evaluator rows with the table's
+loss); Tables 1/2 from distill, label-solve and eval-nn run directories.
 
 With sweep=rho the corrupt-sweep results.csv files under the paths are laid out as the
 paper's corruption tables (rows [dataset x net x] data x support x evaluator x loss, columns
