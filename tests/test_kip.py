@@ -205,7 +205,9 @@ def test_gram_kernel_equals_the_neural_tangents_kernel(arch, depth, kind):
     assert kip.gram_kernel("conv", 1, "ntk", "ntk", 32) is None
 
 
-def test_gram_step_matches_the_kernel_fn_step():
+@pytest.mark.parametrize("augment_args", [None, AugmentArgs()])
+def test_gram_step_matches_the_kernel_fn_step(augment_args):
+    # with augmentation the gram step runs three jitted calls (the augmented batch first)
     data = _data()
     data = kip.target_data(data.x, data.y, data.labels)
     out = []
@@ -213,7 +215,8 @@ def test_gram_step_matches_the_kernel_fn_step():
         tx = kip.make_optimizer(0.05, kip.frozen_mask(jnp.zeros((4, 4, 4, 1), bool), 4, False))
         state = kip.init_state(data.x[:4], data.y[:4], tx)
         step = kip.make_kip_step(make_kernel_fn("fc", 1), tx, reg=1e-6, target_batch=8,
-                                 n_classes=N_CLASSES, gram_fn=gram)
+                                 n_classes=N_CLASSES, augment_args=augment_args,
+                                 gram_fn=gram)
         state, losses = _run(state, step, data, 5)
         out.append((np.asarray(state.params["x"]), losses))
     np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-7)

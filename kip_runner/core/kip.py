@@ -437,7 +437,8 @@ def make_kip_step(kernel_fn: KernelFn, tx: optax.GradientTransformation, *, reg:
 
     Returns:
       step(state, loop_key, data) -> (state, {"loss", "acc"}); state donated. One jitted call
-      for a kernel_fn; two for a gram_fn (the target side, then loss, gradient and Adam).
+      for a kernel_fn; two for a gram_fn (the target side, then loss, gradient and Adam), three
+      with augmentation (the augmented batch first).
       The target batch is epoch_balanced_indices(fold_in(loop_key, 2^32 - 1), state.step):
       a stream no step key fold_in(loop_key, step) can collide with (steps are int32); the
       augmentation key is split(fold_in(loop_key, state.step))[1].
@@ -484,10 +485,26 @@ def make_kip_step(kernel_fn: KernelFn, tx: optax.GradientTransformation, *, reg:
 
     # Dot-product kernels: two jitted calls, so the target side's transcendentals (outputs of
     # the first call) are evaluated once (see Record / Replay).
-    @jax.jit
-    def first(state: KipState, loop_key: PRNGKey, data: TargetData):
-        x_t, y_t, n_t = batch(state, loop_key, data)
-        return target_side(gram_fn, x_t, state.params["x"], n_t), y_t
+    if augment_args is None:
+        @jax.jit
+        def first(state: KipState, loop_key: PRNGKey, data: TargetData):
+            x_t, y_t, n_t = batch(state, loop_key, data)
+            return target_side(gram_fn, x_t, state.params["x"], n_t), y_t
+    else:
+        # The augmented batch is the output of a call of its own, for the same reason: within
+        # one call XLA:CPU fused the bilinear resampling's elementwise tail into each of its
+        # consumers (x_t x_s^T's operand, the norms, the TargetSide output): the first call
+        # took 39-46 ms for FC1 support 1000 / 2000 targets, now 31-33 with the extra call
+        # (results/distill/ab-augment-call; the values change only by float32 rounding).
+        sample = jax.jit(batch)
+
+        @jax.jit
+        def side_of(state: KipState, x_t: Array, y_t: Array):
+            return target_side(gram_fn, x_t, state.params["x"]), y_t
+
+        def first(state: KipState, loop_key: PRNGKey, data: TargetData):
+            x_t, y_t, _ = sample(state, loop_key, data)
+            return side_of(state, x_t, y_t)
 
     @functools.partial(jax.jit, donate_argnums=0)
     def second(state: KipState, side: TargetSide, y_t: Array):
