@@ -275,7 +275,7 @@ _table-a6:
 A7_CELLS_smoke := supports=[20] rhos=[0,0.9] distill.steps=5 distill.target_batch=200
 A7_NN_smoke := nn.steps=20 nn.seeds=2 net.width=256
 A7_GRID_smoke := $(A7_CELLS_smoke) $(A7_NN_smoke)
-A7_CELLS_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=4000 distill.target_batch=2000
+A7_CELLS_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=8000 distill.target_batch=2000
 A7_NN_cpu := nn.steps=500 nn.seeds=2 net.width=4096
 A7_GRID_cpu := $(A7_CELLS_cpu) $(A7_NN_cpu)
 A7_CELLS_paper := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=30000
@@ -291,7 +291,7 @@ A9_CELLS_paper := supports=[1000,10000] rhos=[0,0.5,0.75,0.9] distill.steps=1000
 A9_NN_paper := nn.steps=5000 nn.seeds=5 net.width=4096
 A9_GRID_paper := $(A9_CELLS_paper) $(A9_NN_paper)
 A7_NOTE_smoke := 20 images, 5 KIP steps, 20 NN steps, width 256, 2 inits
-A7_NOTE_cpu := 1000 images; KIP 4000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 4096 as in the paper, 500 steps, 2 inits (paper: 5)
+A7_NOTE_cpu := 1000 images; KIP 8000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 4096 as in the paper, 500 steps, 2 inits (paper: 5)
 A7_NOTE_paper := paper protocol, 5 inits
 A9_NOTE_smoke := 20 images, 3 KIP steps, 20 NN steps, width 256, 2 inits
 A9_NOTE_cpu := 1000 images, rho 0 and 0.9 only (paper: also 0.5, 0.75); KIP 500 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
@@ -390,7 +390,7 @@ FA3_GRID_smoke := supports=[10] rhos=[0,0.9] distill.steps=3 distill.target_batc
 FA3_GRID_cpu := supports=[100] rhos=[0,0.5,0.75,0.9] distill.steps=300 distill.target_batch=2000 seeds=5
 FA3_GRID_paper := supports=[10,100,1000] rhos=[0,0.2,0.4,0.6,0.8,0.9] distill.steps=5000 distill.target_batch=6000 seeds=20
 FA3_NOTE_smoke := 10 images, 3 KIP steps, 2 natural resamplings
-FA3_NOTE_cpu := MNIST 100 images with KIP 300 steps x 2000 targets; support 1000: the KIP cells and networks of Tables A7-A10 (KRR on MNIST 4000 / CIFAR-10 500 KIP steps); 5 natural resamplings
+FA3_NOTE_cpu := MNIST 100 images with KIP 300 steps x 2000 targets; support 1000: the KIP cells and networks of Tables A7-A10 (KRR on MNIST 8000 / CIFAR-10 500 KIP steps); 5 natural resamplings
 FA3_NOTE_paper := 10/100/1000 images, KIP 5000 steps, 20 natural resamplings
 
 # At cpu and paper scale the figure also has the support-1000 panels of Tables A7-A10: the KRR
