@@ -284,7 +284,7 @@ A7_GRID_paper := $(A7_CELLS_paper) $(A7_NN_paper)
 A9_CELLS_smoke := supports=[20] rhos=[0,0.9] distill.steps=3 distill.target_batch=200
 A9_NN_smoke := nn.steps=20 nn.seeds=2 net.width=256
 A9_GRID_smoke := $(A9_CELLS_smoke) $(A9_NN_smoke)
-A9_CELLS_cpu := supports=[1000] rhos=[0,0.9] distill.steps=500 distill.target_batch=2000
+A9_CELLS_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=500 distill.target_batch=2000
 A9_NN_cpu := nn.steps=300 nn.seeds=2 net.width=1024
 A9_GRID_cpu := $(A9_CELLS_cpu) $(A9_NN_cpu)
 A9_CELLS_paper := supports=[1000,10000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=25000
@@ -294,7 +294,7 @@ A7_NOTE_smoke := 20 images, 5 KIP steps, 20 NN steps, width 256, 2 inits
 A7_NOTE_cpu := 1000 images; KIP 8000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 4096 as in the paper, 500 steps, 2 inits (paper: 5)
 A7_NOTE_paper := paper protocol, 5 inits
 A9_NOTE_smoke := 20 images, 3 KIP steps, 20 NN steps, width 256, 2 inits
-A9_NOTE_cpu := 1000 images, rho 0 and 0.9 only (paper: also 0.5, 0.75); KIP 500 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
+A9_NOTE_cpu := 1000 images; KIP 500 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
 A9_NOTE_paper := paper protocol, 5 inits
 
 # the KIP_rho (a) cells Tables A7/A8 (MNIST) and A9/A10 (CIFAR-10) share, and Figure A3 reuses
