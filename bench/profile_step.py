@@ -12,7 +12,9 @@ figure here they mean something only as ratios within one run on an otherwise id
 
 It also times the parts no matmul floor counts: the augmentation of the gathered batch alone
 (--augment) and the Cholesky factorisation of K_ss with the solves of one step, and runs the
-floor with and without the K_ss matmuls (matmul_floor.py --with-kss).
+floor with and without the K_ss matmuls (matmul_floor.py --with-kss). --parts also times the
+second call's pieces alone (K_ss and its VJP, the k_ts block and its VJP, the solve and its VJP,
+the Adam update, and the matmuls among them), to show what the step spends beyond its matmuls.
 """
 
 from __future__ import annotations
@@ -54,6 +56,34 @@ def median_ms(fn, reps: int) -> float:
     return round(1e3 * float(np.median(times)), 2)
 
 
+def second_call_parts(name: str, gram_fn, state, side, tx, reps: int) -> list[dict]:
+    """The second call's pieces, each jitted alone with its VJP, at the step's shapes: what the
+    second call costs beyond its matmuls. Cotangents are ones (their values do not matter)."""
+    xs = state.params["x"].reshape(state.params["x"].shape[0], -1)  # [n_s, d]
+
+    def k_ss(x):
+        n = jnp.sum(x * x, -1)
+        return gram_fn(x @ x.T, n, n)  # [n_s, n_s]
+    k_ss_vjp = jax.jit(lambda x: jax.vjp(k_ss, x)[1](jnp.ones((x.shape[0],) * 2, x.dtype)))
+    kss_mm = jax.jit(lambda x, g: (x @ x.T, g @ x, g.T @ x))  # its three matmuls alone
+    block = kip.target_gram_block(gram_fn)
+    k_ts_vjp = jax.jit(lambda x, sd: jax.vjp(lambda x_: block(x_, sd), x)[1](
+        jnp.ones(sd.gram.shape, x.dtype)))
+    k_ts_mm = jax.jit(lambda g, xt: g.T @ xt)  # its one matmul alone
+    k_reg = k_ss(xs) + 1e-3 * jnp.eye(xs.shape[0], dtype=xs.dtype)
+    solve_vjp = jax.jit(lambda k, y: jax.vjp(kip.solve_sym_pd, k, y)[1](jnp.ones_like(y)))
+    grads = jax.tree_util.tree_map(jnp.ones_like, state.params)
+    adam = jax.jit(lambda g, o, p: tx.update(g, o, p))
+    g_ss = jnp.ones((xs.shape[0],) * 2, xs.dtype)
+    return [{"part": part, "kernel": name, "ms": median_ms(fn, reps)} for part, fn in (
+        ("second call: K_ss and its VJP (reverse mode)", lambda: k_ss_vjp(xs)),
+        ("second call: K_ss's three matmuls alone", lambda: kss_mm(xs, g_ss)),
+        ("second call: k_ts block and its VJP", lambda: k_ts_vjp(xs, side)),
+        ("second call: k_ts's gradient matmul alone", lambda: k_ts_mm(side.gram, side.x)),
+        ("second call: solve and its VJP", lambda: solve_vjp(k_reg, state.params["y"])),
+        ("second call: Adam update", lambda: adam(grads, state.opt_state, state.params)))]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kernels", default="fc1,rbf,linear")
@@ -61,6 +91,9 @@ def main() -> int:
     p.add_argument("--target", type=int, default=6000)
     p.add_argument("--reps", type=int, default=40)
     p.add_argument("--augment", action="store_true", help="augment the target batch (KIP (a))")
+    p.add_argument("--parts", action="store_true",
+                   help="also time the second call's pieces alone (K_ss and its VJP, the k_ts "
+                        "block and its VJP, the solve and its VJP, the Adam update)")
     p.add_argument("--out", default=None, help="also write the JSON here")
     args = p.parse_args()
     load_start = " ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -102,6 +135,8 @@ def main() -> int:
              "ms": median_ms(lambda: second(state, side, y_t), args.reps)},
             {"part": "whole step", "kernel": name,
              "ms": median_ms(lambda: second(state, *step.first(state, key, data)), args.reps)}]
+        if args.parts:
+            rows += second_call_parts(name, gram_fn_of(kcfg, dim), state, side, tx, args.reps)
     for extra, label in (([], "two-matmul floor (matmul_floor.py)"),
                          (["--with-kss"], "floor with the K_ss matmuls (--with-kss)")):
         floor = subprocess.run([sys.executable, str(REPO.parent / "shared" / "bench" /

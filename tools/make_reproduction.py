@@ -300,13 +300,14 @@ GAPS = {
         "images gained 0.15-0.54 points under Table A7's MSE network and 0.1-0.9 under KRR. "
         "Further KIP steps fit the kernel's squared loss better and this network's "
         "cross-entropy no better.",
-        "The network itself is the other limit: cross-entropy has not converged at 500 "
-        "steps on the KIP images (train loss 0.07-0.24 at rho 0.9 ... 0). With the 4000-step "
-        "cells, 1000 network steps gave 85.79 vs 75.70 (+10.1), a 0.3-point move inside the "
-        "init spread (results/repro/ablations/table-a7-a8-network-cpu.csv); the table keeps "
-        "A7's 500 steps for both losses rather than a grid chosen to cross the line. The "
-        "paper does not state its network steps; SCALE=paper trains 5000 steps with 5 inits "
-        "(8 network cells of ~3 min here at 500 steps: ~4 h on this CPU at 5000).",
+        "Longer network training does not reach it either (ablation at rho 0.9, same "
+        "8000-step images, width 4096, 2 inits; results/repro/ablations/"
+        "table-a8-xent-steps-cpu.csv): 500 / 1000 / 2000 cross-entropy steps give KIP (a) "
+        "84.74 / 85.27 / 85.64 % and natural 75.68 / 75.70 / 75.79 %, margins +9.1 / +9.6 / "
+        "+9.9, with the train loss of both at 0.072 / 0.020 / 0.005. The table keeps A7's 500 "
+        "steps for both losses (PAPER.md gives no step count); SCALE=paper trains 5000 steps "
+        "with 5 inits: at the 5.7 min per init that 2000 steps took here, ~14 min per init "
+        "and ~9.5 h for the table's 8 cells on this CPU.",
         "Width 1024 -> 4096 (4000-step cells) moved KIP (a) 82.88 -> 85.45 and natural "
         "75.16 -> 75.67 at rho 0.9 (margin +7.7 -> +9.8).",
         "The first make above trained only this table's 4 KIP network cells (the 8000-step "
