@@ -274,22 +274,16 @@ _table-a6:
 # =============================================================================================
 A7_CELLS_smoke := supports=[20] rhos=[0,0.9] distill.steps=5 distill.target_batch=200
 A7_NN_smoke := nn.steps=20 nn.seeds=2 net.width=256
-A7_GRID_smoke := $(A7_CELLS_smoke) $(A7_NN_smoke)
 A7_CELLS_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=8000 distill.target_batch=2000
 A7_NN_cpu := nn.steps=500 nn.seeds=2 net.width=4096
-A7_GRID_cpu := $(A7_CELLS_cpu) $(A7_NN_cpu)
 A7_CELLS_paper := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=30000
 A7_NN_paper := nn.steps=5000 nn.seeds=5 net.width=4096
-A7_GRID_paper := $(A7_CELLS_paper) $(A7_NN_paper)
 A9_CELLS_smoke := supports=[20] rhos=[0,0.9] distill.steps=3 distill.target_batch=200
 A9_NN_smoke := nn.steps=20 nn.seeds=2 net.width=256
-A9_GRID_smoke := $(A9_CELLS_smoke) $(A9_NN_smoke)
 A9_CELLS_cpu := supports=[1000] rhos=[0,0.5,0.75,0.9] distill.steps=500 distill.target_batch=2000
 A9_NN_cpu := nn.steps=300 nn.seeds=2 net.width=1024
-A9_GRID_cpu := $(A9_CELLS_cpu) $(A9_NN_cpu)
 A9_CELLS_paper := supports=[1000,10000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=25000
 A9_NN_paper := nn.steps=5000 nn.seeds=5 net.width=4096
-A9_GRID_paper := $(A9_CELLS_paper) $(A9_NN_paper)
 A7_NOTE_smoke := 20 images, 5 KIP steps, 20 NN steps, width 256, 2 inits
 A7_NOTE_cpu := 1000 images; KIP 8000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 4096 as in the paper, 500 steps, 2 inits (paper: 5)
 A7_NOTE_paper := paper protocol, 5 inits
@@ -303,7 +297,8 @@ fc1_cells = $(REPRO)/cells-$(1)-fc1
 # $(call corruption_table,<A7|A9>,<dataset>,<id>,<loss>,<title>)
 define corruption_table
 	$(KIPCTL) corrupt-sweep dataset=$(2) kernel=fc1 data_types=[natural,kip] evaluators=[nn] \
-	    nn.loss=$(4) nn.lr=4e-4 nn.center=true $($(1)_GRID_$(SCALE)) $(NTEST_$(2)_$(SCALE)) \
+	    nn.loss=$(4) nn.lr=4e-4 nn.center=true $($(1)_CELLS_$(SCALE)) $($(1)_NN_$(SCALE)) \
+	    $(NTEST_$(2)_$(SCALE)) \
 	    cells_dir=$(call fc1_cells,$(2)) hydra.run.dir=$(REPRO)/$(3)
 	$(KIPCTL) report $(REPRO)/$(3) paper=$(3) out=$(OUT)/tables name=$(3)-$(SCALE) \
 	    caption="$(5) ($(2), FC1 network, $(4), centred f - f0, noise corruption; SCALE=$(SCALE): $($(1)_NOTE_$(SCALE)); $(call TEST_NOTE,$(2)); $(TODAY))"
