@@ -56,6 +56,22 @@ def median_ms(fn, reps: int) -> float:
     return round(1e3 * float(np.median(times)), 2)
 
 
+# kip.solve_sym_pd and its VJP: the Cholesky factorisation and the 3 [n_s, C] solves of a step
+solve_and_vjp = jax.jit(lambda k, y: jax.vjp(kip.solve_sym_pd, k, y)[1](jnp.ones_like(y)))
+
+
+def step_case(ds, data: kip.TargetData, idx: np.ndarray, kcfg: KernelConfig, target: int,
+              aug_args=None):
+    """(tx, state, step, gram_fn) of kipctl's step for MNIST support ds.x_train[idx]."""
+    gram_fn = gram_fn_of(kcfg, int(np.prod(ds.x_train.shape[1:])))
+    tx = kip.make_optimizer(0.01, kip.frozen_mask(np.zeros((len(idx), 28, 28, 1), bool), 10,
+                                                  False))
+    state = kip.init_state(jnp.asarray(ds.x_train[idx]), jnp.asarray(ds.targets()[idx]), tx)
+    step = kip.make_kip_step(None, tx, reg=1e-6, target_batch=target, n_classes=10,
+                             augment_args=aug_args, gram_fn=gram_fn)
+    return tx, state, step, gram_fn
+
+
 def second_call_parts(name: str, gram_fn, state, side, tx, reps: int) -> list[dict]:
     """The second call's pieces, each jitted alone with its VJP, at the step's shapes: what the
     second call costs beyond its matmuls. Cotangents are ones (their values do not matter)."""
@@ -71,7 +87,6 @@ def second_call_parts(name: str, gram_fn, state, side, tx, reps: int) -> list[di
         jnp.ones(sd.gram.shape, x.dtype)))
     k_ts_mm = jax.jit(lambda g, xt: g.T @ xt)  # its one matmul alone
     k_reg = k_ss(xs) + 1e-3 * jnp.eye(xs.shape[0], dtype=xs.dtype)
-    solve_vjp = jax.jit(lambda k, y: jax.vjp(kip.solve_sym_pd, k, y)[1](jnp.ones_like(y)))
     grads = jax.tree_util.tree_map(jnp.ones_like, state.params)
     adam = jax.jit(lambda g, o, p: tx.update(g, o, p))
     g_ss = jnp.ones((xs.shape[0],) * 2, xs.dtype)
@@ -80,7 +95,7 @@ def second_call_parts(name: str, gram_fn, state, side, tx, reps: int) -> list[di
         ("second call: K_ss's three matmuls alone", lambda: kss_mm(xs, g_ss)),
         ("second call: k_ts block and its VJP", lambda: k_ts_vjp(xs, side)),
         ("second call: k_ts's gradient matmul alone", lambda: k_ts_mm(side.gram, side.x)),
-        ("second call: solve and its VJP", lambda: solve_vjp(k_reg, state.params["y"])),
+        ("second call: solve and its VJP", lambda: solve_and_vjp(k_reg, state.params["y"])),
         ("second call: Adam update", lambda: adam(grads, state.opt_state, state.params)))]
 
 
@@ -115,17 +130,10 @@ def main() -> int:
     a = np.random.default_rng(0).normal(size=(args.support, args.support)).astype(np.float32)
     k_reg = jnp.asarray(a @ a.T / args.support + np.eye(args.support, dtype=np.float32))
     y_s = jnp.ones((args.support, 10), jnp.float32)
-    chol = jax.jit(lambda k, y: kip._solve_sym_pd_bwd(kip._solve_sym_pd_fwd(k, y)[1], y))
     rows.append({"part": "Cholesky of K_ss + 3 solves alone", "kernel": "-",
-                 "ms": median_ms(lambda: chol(k_reg, y_s), args.reps)})
-    dim = int(np.prod(ds.x_train.shape[1:]))
+                 "ms": median_ms(lambda: solve_and_vjp(k_reg, y_s), args.reps)})
     for name in args.kernels.split(","):
-        kcfg = KERNELS[name]
-        tx = kip.make_optimizer(0.01, kip.frozen_mask(np.zeros((args.support, 28, 28, 1), bool),
-                                                      10, False))
-        state = kip.init_state(jnp.asarray(ds.x_train[idx]), jnp.asarray(ds.targets()[idx]), tx)
-        step = kip.make_kip_step(None, tx, reg=1e-6, target_batch=args.target, n_classes=10,
-                                 augment_args=aug_args, gram_fn=gram_fn_of(kcfg, dim))
+        tx, state, step, gram_fn = step_case(ds, data, idx, KERNELS[name], args.target, aug_args)
         side, y_t = step.first(state, key, data)
         second = jax.jit(step.second.__wrapped__)  # no donation: the same state every call
         rows += [
@@ -136,7 +144,7 @@ def main() -> int:
             {"part": "whole step", "kernel": name,
              "ms": median_ms(lambda: second(state, *step.first(state, key, data)), args.reps)}]
         if args.parts:
-            rows += second_call_parts(name, gram_fn_of(kcfg, dim), state, side, tx, args.reps)
+            rows += second_call_parts(name, gram_fn, state, side, tx, args.reps)
     for extra, label in (([], "two-matmul floor (matmul_floor.py)"),
                          (["--with-kss"], "floor with the K_ss matmuls (--with-kss)")):
         floor = subprocess.run([sys.executable, str(REPO.parent / "shared" / "bench" /
