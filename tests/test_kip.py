@@ -285,6 +285,10 @@ def test_solve_sym_pd_vjp_matches_autodiff_of_solve():
     ref = jax.grad(loss, (1, 2))(jnp.linalg.solve, k, y)
     for g, r in zip(got, ref):
         np.testing.assert_allclose(np.asarray(g), np.asarray(r), rtol=1e-9, atol=1e-12)
+    # the K cotangent itself is symmetric (K_ss's one-matmul VJP, kip.sym_self_gram, needs it)
+    k_bar, _ = jax.vjp(kip.solve_sym_pd, k, y)[1](w)
+    assert float(jnp.max(jnp.abs(k_bar))) > 0
+    np.testing.assert_allclose(np.asarray(k_bar), np.asarray(k_bar).T, rtol=0, atol=1e-15)
 
 
 def test_sqrt_tangent_is_zero_where_the_given_root_is_zero():

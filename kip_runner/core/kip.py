@@ -323,13 +323,36 @@ def target_gram_block(gram_fn: GramKernel) -> Callable[[Array, TargetSide], Arra
     return block
 
 
+@jax.custom_vjp
+def sym_self_gram(x: Array) -> Array:
+    """x [n, d] -> x x^T [n, n] for K_ss, whose VJP assumes a symmetric cotangent G_bar and is
+    then one matmul, x_bar = 2 G_bar x (autodiff of x @ x.T does two: G_bar x + G_bar^T x).
+
+    The cotangent is symmetric here: solve_sym_pd's VJP returns the symmetric part of K_bar
+    (exact, as K_ss is symmetric as a function of x), the ridge adds a multiple of I, and a
+    gram kernel's partial dk/dgram is symmetric (k(g, n1, n2) = k(g, n2, n1)).
+    """
+    return x @ x.T
+
+
+def _sym_self_gram_fwd(x):
+    return x @ x.T, x
+
+
+def _sym_self_gram_bwd(x, g_bar):
+    return (2.0 * (g_bar @ x),)  # [n, d]
+
+
+sym_self_gram.defvjp(_sym_self_gram_fwd, _sym_self_gram_bwd)
+
+
 def gram_kip_loss_given(gram_fn: GramKernel, x_support: ArrayLike, y_support: ArrayLike,
                         side: TargetSide, y_target: ArrayLike, reg: float
                         ) -> tuple[Array, Array]:
     """kip_loss for a dot-product kernel, from the target side computed at this x_support."""
     xs = jnp.reshape(x_support, (x_support.shape[0], -1))  # [n_s, d]
     ns = jnp.sum(xs * xs, -1)  # [n_s]
-    k_ss = gram_fn(xs @ xs.T, ns, ns)  # [n_s, n_s]
+    k_ss = gram_fn(sym_self_gram(xs), ns, ns)  # [n_s, n_s]
     k_ts = target_gram_block(gram_fn)(xs, side)  # [n_t, n_s]
     return krr_loss(k_ss, k_ts, y_support, y_target, reg)
 
@@ -352,7 +375,8 @@ def solve_sym_pd(k_reg: Array, y: Array) -> Array:
     """(K_reg)^-1 y for a symmetric positive definite k_reg [n, n], y [n, C] -> [n, C].
 
     krr.solve_pd (Cholesky) with a hand-written VJP: with alpha = K^-1 y and cotangent g,
-    y_bar = K^-1 g (K symmetric) and K_bar = -y_bar alpha^T. The backward pass thus reuses
+    y_bar = K^-1 g (K symmetric) and K_bar the symmetric part of -y_bar alpha^T (the
+    cotangent of a symmetric K, whose variations dK are symmetric). The backward pass reuses
     the factor for two [n, C] triangular solves; JAX's Cholesky VJP instead solves with
     [n, n] right-hand sides, which LAPACK (OpenBLAS) threads, and on 2 busy cores those two
     solves took 14 ms of the FC1-100 step (0.1 ms single-threaded). NaN on failure, as
@@ -370,7 +394,11 @@ def _solve_sym_pd_fwd(k_reg, y):
 def _solve_sym_pd_bwd(res, g):
     chol, alpha = res
     y_bar = jsl.cho_solve((chol, True), g)  # [n, C]
-    return -y_bar @ alpha.T, y_bar  # [n, n], [n, C]
+    # K_bar's symmetric part -(y_bar alpha^T + alpha y_bar^T) / 2, as one rank-2C product:
+    # the exact cotangent of a symmetric K (dK symmetric), and what sym_self_gram needs
+    u = jnp.concatenate([y_bar, alpha], axis=1)  # [n, 2C]
+    v = jnp.concatenate([alpha, y_bar], axis=1)  # [n, 2C]
+    return -0.5 * (u @ v.T), y_bar  # [n, n], [n, C]
 
 
 solve_sym_pd.defvjp(_solve_sym_pd_fwd, _solve_sym_pd_bwd)
@@ -382,7 +410,7 @@ def krr_loss(k_ss: Array, k_ts: Array, y_support: ArrayLike, y_target: ArrayLike
 
     k_ss is used as computed, with no 0.5 (K + K^T): the Cholesky factorisation reads only
     its lower triangle, and K(X_s) is symmetric as a function of X_s, so the solve's VJP
-    (K_bar = -y_bar alpha^T over all entries) is the exact gradient. The symmetrisation's
+    (the symmetric part of K_bar = -y_bar alpha^T, over all entries) is the exact gradient. The symmetrisation's
     transposes made XLA:CPU evaluate the support kernel in column order (2 x 22 ms of a
     190 ms step at support 1000, bench/bench_distill.py).
     """
