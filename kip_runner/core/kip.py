@@ -410,9 +410,9 @@ def krr_loss(k_ss: Array, k_ts: Array, y_support: ArrayLike, y_target: ArrayLike
 
     k_ss is used as computed, with no 0.5 (K + K^T): the Cholesky factorisation reads only
     its lower triangle, and K(X_s) is symmetric as a function of X_s, so the solve's VJP
-    (the symmetric part of K_bar = -y_bar alpha^T, over all entries) is the exact gradient. The symmetrisation's
-    transposes made XLA:CPU evaluate the support kernel in column order (2 x 22 ms of a
-    190 ms step at support 1000, bench/bench_distill.py).
+    (the symmetric part of -y_bar alpha^T, over all entries) is the exact gradient. The
+    symmetrisation's transposes made XLA:CPU evaluate the support kernel in column order
+    (2 x 22 ms of a 190 ms step at support 1000, bench/bench_distill.py).
     """
     alpha = solve_sym_pd(krr.regularize(k_ss, reg), jnp.asarray(y_support))  # [n_s, C]
     pred = k_ts @ alpha  # [n_t, C]
