@@ -241,7 +241,7 @@ A5_GRID_smoke := supports=[10] distill.steps=2 distill.target_batch=100 nn.steps
 A5_GRID_cpu := supports=[10,100] distill.steps=100 distill.target_batch=1000 nn.steps=300 nn.seeds=2
 A5_GRID_paper := supports=[10,100,200] distill.steps=2000 distill.target_batch=6000 nn.steps=1000 nn.seeds=5
 A6_GRID_smoke := supports=[10] distill.steps=2 distill.target_batch=100 nn.steps=5 nn.seeds=1
-A6_GRID_cpu := supports=[10,100] distill.steps=100 distill.target_batch=1000 nn.steps=200 nn.seeds=2
+A6_GRID_cpu := supports=[10,100,200] distill.steps=100 distill.target_batch=1000 nn.steps=200 nn.seeds=2
 A6_GRID_paper := supports=[10,100,200] distill.steps=2000 distill.target_batch=50000 nn.steps=1000 nn.seeds=5 nn.lr_grid=[1e-3,1e-2,1e-1]
 A5_NN := nn.loss=xent nn.optimizer=adam nn.lr=1e-3
 A6_NN := nn.loss=xent nn.optimizer=momentum nn.lr=1e-2
@@ -249,7 +249,7 @@ A5_NOTE_smoke := 10 images, 2 KIP steps, FC1 width 256, 10 NN steps
 A5_NOTE_cpu := 10 and 100 images (paper: also 200), KIP 100 steps with 1000 targets, FC1 width 1024, 300 NN steps, 2 inits
 A5_NOTE_paper := paper protocol, 5 inits
 A6_NOTE_smoke := 10 images, 2 KIP steps, FC3 width 64, Conv2 16 channels, WRN-16-1, 5 NN steps at lr 0.01 (no grid)
-A6_NOTE_cpu := 10 and 100 images (paper: also 200), KIP 100 steps with 1000 targets, FC3 width 1024, Conv2 32 channels (paper: 512), WRN-16-1 (paper: WRN-16-4), 200 NN steps at lr 0.01 (paper: a tuned grid), 2 inits
+A6_NOTE_cpu := 10, 100 and 200 images as in the paper, KIP 100 steps with 1000 targets, FC3 width 1024, Conv2 32 channels (paper: 512), WRN-16-1 (paper: WRN-16-4), 200 NN steps at lr 0.01 (paper: a tuned grid), 2 inits
 A6_NOTE_paper := paper protocol, 5 inits, lr chosen on a validation split
 
 # $(call nets_table,<A5|A6>,<dataset>,<id>,<title>): one corrupt-sweep per network

@@ -156,24 +156,27 @@ GAPS = {
         "from the fixed code (the support-10 cells had finished before it without a NaN).",
     ],
     "table-a6": [
-        "Cut to fit the session: 10 and 100 images (paper: also 200), KIP on the FC1-3/Conv1-3 "
+        "Cut to fit a cpu grid: the paper's 10 / 100 / 200 images, but KIP on the FC1-3/Conv1-3 "
         "family for 100 steps with 1000 targets, networks FC3 (width 1024), Conv2 with 32 "
         "channels (paper: 512) and WRN-16-1 (paper: WRN-16-4), momentum SGD at a fixed lr 0.01 "
         "for 200 steps (paper: lr / L2 / parameterisation / loss tuned on a grid), 2 inits, "
         "CIFAR-10 test images 0-999.",
-        "PAPER.md gives Table A6's layout only (no values). KIP images beat natural ones in "
-        "all 12 rows. With 10 images: +8.3 / +15.9 / +5.8 points clean (Conv2 / FC3 / WRN) and "
-        "+4.9 / +7.6 / +8.9 at rho 0.9. With 100 images: +1.0 / +7.9 / +4.2 clean and +3.0 / "
-        "+8.6 / +4.4 at rho 0.9. Every network stays at 13-29 %: with 200 steps at an untuned "
-        "lr these networks barely learn from 10 or 100 images, so the margins are not the "
-        "paper's.",
-        "Support 100 was added on 2026-11-28 (the table had 10 images only). The first make "
-        "of the extended grid (wall time above) computed only the support-100 cells; the "
-        "support-10 cells are those of the first make of 2026-11-27 (13 min 41 s). Per "
-        "support-100 cell: KIP 100 steps on the family 285-317 s (2.6 s per step, set by the "
-        "Conv members on 32x32x3 images), networks FC3 35-43 s, Conv2 54-58 s, WRN-16-1 "
-        "210-215 s. Support 200 would take about twice that (~1 h), which did not fit this "
-        "session.",
+        "PAPER.md gives Table A6's layout only (no values). KIP images score at or above "
+        "natural ones in all 18 rows. Clean (Conv2 / FC3 / WRN): +8.3 / +15.9 / +5.8 points "
+        "with 10 images, +1.0 / +7.9 / +4.2 with 100, +1.7 / +2.9 / +3.5 with 200; at rho 0.9: "
+        "+4.9 / +7.6 / +8.9, +3.0 / +8.6 / +4.4 and +1.3 / +0.5 / +4.3. The margin shrinks "
+        "with the support size, and FC3's +0.5 at 200 images is inside its spread (± 1.2). "
+        "Every network stays at 12-29 %: with 200 steps at an untuned lr these networks "
+        "barely learn from so few images, so the margins are not the paper's.",
+        "Supports 100 and 200 were added on 2026-11-28 (the table had 10 images only), in two "
+        "makes: the support-100 cells took 30 min 36 s, the support-200 cells the first make "
+        "quoted above; the support-10 cells are those of the first make of 2026-11-27 "
+        "(13 min 41 s); a fresh make of the whole grid is thus about 1 h 45 min. The compute "
+        "time above is that of the last make's sweeps only. Per "
+        "cell: KIP 100 steps on the family 285-317 s at 100 images (2.6 s per step, set by the "
+        "Conv members on 32x32x3 images) and 606-643 s at 200 (5.7-6.0 s per step); networks "
+        "FC3 35-48 s, Conv2 54-58 s (100) and 104-107 s (200), WRN-16-1 210-215 s (100) and "
+        "436-452 s (200).",
     ],
     "table-a7": [
         "KIP (a) trained 8000 steps with 2000 targets per step (paper: 10k steps, target "
