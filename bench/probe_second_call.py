@@ -12,23 +12,18 @@ import json
 import os
 import sys
 
-from profile_step import KERNELS, median_ms, step_case  # bench/ is this script's directory
+from profile_step import KERNELS, median_ms, mnist_case, step_case  # bench/: this directory
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
 from kip_runner.core import kip  # noqa: E402
-from kip_runner.core.sampling import sample_indices  # noqa: E402
-from kip_runner.data import load_dataset  # noqa: E402
 
 
 def main() -> int:
     n_s, n_t, reps = 1000, 2000, 20
-    ds = load_dataset("mnist", os.environ.get("KIP_DATA_DIR", "../shared/data"))
-    data = kip.target_data(ds.x_train, ds.targets(), ds.y_train, jnp.float32)
-    idx = np.asarray(sample_indices(jax.random.PRNGKey(0), ds.y_train, n_s, 10))
+    ds, data, idx = mnist_case(n_s)
     key = jax.random.PRNGKey(1)
     out = {}
     for name in ("fc1", "rbf"):

@@ -60,12 +60,21 @@ def median_ms(fn, reps: int) -> float:
 solve_and_vjp = jax.jit(lambda k, y: jax.vjp(kip.solve_sym_pd, k, y)[1](jnp.ones_like(y)))
 
 
+def mnist_case(support: int):
+    """(ds, data, idx): MNIST from KIP_DATA_DIR (default ../shared/data beside the repo), its
+    float32 TargetData, and the class-balanced support indices [support] of every profile."""
+    ds = load_dataset("mnist", os.environ.get("KIP_DATA_DIR", str(REPO.parent / "shared/data")))
+    data = kip.target_data(ds.x_train, ds.targets(), ds.y_train, jnp.float32)
+    idx = np.asarray(sample_indices(jax.random.PRNGKey(0), ds.y_train, support, 10))
+    return ds, data, idx
+
+
 def step_case(ds, data: kip.TargetData, idx: np.ndarray, kcfg: KernelConfig, target: int,
               aug_args=None):
     """(tx, state, step, gram_fn) of kipctl's step for MNIST support ds.x_train[idx]."""
     gram_fn = gram_fn_of(kcfg, int(np.prod(ds.x_train.shape[1:])))
-    tx = kip.make_optimizer(0.01, kip.frozen_mask(np.zeros((len(idx), 28, 28, 1), bool), 10,
-                                                  False))
+    tx = kip.make_optimizer(0.01, kip.frozen_mask(
+        np.zeros((len(idx),) + ds.x_train.shape[1:], bool), 10, False))
     state = kip.init_state(jnp.asarray(ds.x_train[idx]), jnp.asarray(ds.targets()[idx]), tx)
     step = kip.make_kip_step(None, tx, reg=1e-6, target_batch=target, n_classes=10,
                              augment_args=aug_args, gram_fn=gram_fn)
@@ -112,9 +121,7 @@ def main() -> int:
     p.add_argument("--out", default=None, help="also write the JSON here")
     args = p.parse_args()
     load_start = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    ds = load_dataset("mnist", os.environ.get("KIP_DATA_DIR", str(REPO.parent / "shared/data")))
-    data = kip.target_data(ds.x_train, ds.targets(), ds.y_train, jnp.float32)
-    idx = np.asarray(sample_indices(jax.random.PRNGKey(0), ds.y_train, args.support, 10))
+    ds, data, idx = mnist_case(args.support)
     key = jax.random.PRNGKey(1)
     classes = data.classes if data.classes is not None else class_index(data.labels, 10)
     gather = jax.jit(lambda step: data.x.at[epoch_balanced_indices(
