@@ -11,8 +11,9 @@
 # with a caption giving dataset, scale, seeds, test-set size and date. tools/timed records the
 # target's wall time in outputs/tables/<target>-<SCALE>.wall.json (REPRODUCTION.md quotes it).
 #
-#   paper: the paper's protocol (support sizes, steps, target batches, seeds): a GPU node or a
-#          cluster (LAUNCHER=submitit_slurm); Myrtle label-solve rows exist only at this scale.
+#   paper: the paper's grid (support sizes, steps, target batches, seeds) as far as PAPER.md
+#          gives it, with what still differs in each *_NOTE_paper: a GPU node or a cluster
+#          (LAUNCHER=submitit_slurm); Myrtle label-solve rows exist only at this scale.
 #   cpu:   the same grid cut down to finish on a 2-core CPU in at most a few hours; the cuts
 #          are in each output's caption (and in REPRODUCTION.md).
 #   smoke: minutes; tiny grids that exercise every step (table-a1, table-a7 and figure-2 run
@@ -79,8 +80,8 @@ T1_LS_cpu :=
 T1_LS_paper :=
 T1_MYRTLE_A_paper := kernel=myrtle5 kernel.kind=ntk,nngp
 T1_NOTE_smoke := support 10 only, 5 KIP steps with 200 targets, NN width 256 for 20 steps, LS with 1000 targets, no Myrtle rows
-T1_NOTE_cpu := supports 10 and 100, one KIP init (paper: 5) of 1000 steps with 6000 targets (paper: 10-20k steps) and its final checkpoint (paper: best 5 by train loss), KIP (a+l) 5000 steps with 2000 augmented targets, NN width 1024 for 500 steps with 2 inits (paper: 4096), LS over 60k targets with 3 draws, no Myrtle rows (GPU-days on this CPU)
-T1_NOTE_paper := paper protocol, 5 KIP inits of 10k steps (final checkpoint each)
+T1_NOTE_cpu := supports 10 and 100, one KIP init (paper: 5) of 1000 steps with 6000 targets (paper: 10-20k steps) and its final checkpoint (paper: best 5 by train loss), KIP (a+l) 5000 steps with 2000 augmented targets, NN width 1024 for 500 steps with 2 inits (paper: not stated for Table 1; A7-A10 use 4096), LS over 60k targets with 3 draws, no Myrtle rows (GPU-days on this CPU)
+T1_NOTE_paper := 5 KIP inits of 10k steps, the final checkpoint of each (paper: the 5 with the lowest train loss)
 T1_LS_SEEDS_smoke := 0
 T1_LS_SEEDS_cpu := 0,1,2
 T1_LS_SEEDS_paper := 0,1,2,3,4
@@ -106,8 +107,8 @@ T2_LS_paper :=
 T2_MYRTLE_A_paper := kernel=myrtle10 kernel.kind=nngp dataset.preprocessing=zca
 T2_MYRTLE_B_paper := kernel=myrtle10 kernel.kind=ntk
 T2_NOTE_smoke := support 10 only, 3 KIP steps with 200 targets, NN width 256 for 20 steps, LS with 1000 targets, no Myrtle rows
-T2_NOTE_cpu := supports 10 and 100, one KIP init of 3000 steps with 5000 targets (paper: 10k steps full-batch 50k), KIP (a+l) 2000 steps with 5000 targets (the paper's), NN width 1024 for 300 steps with 2 inits, LS over all 50k targets with 3 draws, no Myrtle rows
-T2_NOTE_paper := paper protocol (target batch 50k = full-batch GD)
+T2_NOTE_cpu := supports 10 and 100, one KIP init (paper: 5) of 3000 steps with 5000 targets (paper: 10k steps full-batch 50k), KIP (a+l) 2000 steps with 5000 targets (the (a+l) setting PAPER.md gives for Tables A7-A10), NN width 1024 for 300 steps with 2 inits (paper: not stated), LS over all 50k targets with 3 draws, no Myrtle rows
+T2_NOTE_paper := 5 KIP inits, target batch 50k (full-batch GD), KIP (a+l) 2000 steps with 5000 targets (A7-A10's (a+l) setting), final checkpoints (paper: best 5 by train loss)
 T2_LS_SEEDS_smoke := 0
 T2_LS_SEEDS_cpu := 0,1,2
 T2_LS_SEEDS_paper := 0,1,2,3,4
@@ -146,22 +147,22 @@ _table-2:
 # Tables A1 / A2: KRR accuracy of class-balanced natural subsets, Linear / RBF / FC1 kernels.
 # =============================================================================================
 A1_SUPPORT_smoke := 10,20
-A1_SUPPORT_cpu := 10,20,40,80,160,320,640,1280,2560,5000
+A1_SUPPORT_cpu := 10,20,40,80,160,320,640,1280,2560,5000,10000
 A1_SUPPORT_paper := 10,20,40,80,160,320,640,1280,2560,5000,10000
 A1_SEEDS_smoke := 2
 A1_SEEDS_cpu := 5
 A1_SEEDS_paper := 20
 A1_NOTE_smoke := 2 resamplings
-A1_NOTE_cpu := 5 resamplings (paper: 20), sizes up to 5000 (paper: 10000)
+A1_NOTE_cpu := 5 resamplings (paper: 20), sizes up to 10000 as in the paper
 A1_NOTE_paper := 20 resamplings
 A2_SUPPORT_smoke := 10,20
-A2_SUPPORT_cpu := 10,20,40,80,160,320,640,1280,2560,5000
+A2_SUPPORT_cpu := 10,20,40,80,160,320,640,1280,2560,5000,10000
 A2_SUPPORT_paper := 10,20,40,80,160,320,640,1280,2560,5000,10000
 A2_SEEDS_smoke := 2
 A2_SEEDS_cpu := 5
 A2_SEEDS_paper := 20
 A2_NOTE_smoke := 2 resamplings
-A2_NOTE_cpu := 5 resamplings (paper: 20), sizes up to 5000 (paper: 10000)
+A2_NOTE_cpu := 5 resamplings (paper: 20), sizes up to 10000 as in the paper
 A2_NOTE_paper := 20 resamplings
 
 # $(call natural_table,<A1|A2>,<dataset>,<id>,<title>)
@@ -223,10 +224,12 @@ _table-a4:
 	$(call full_data_table,A4,cifar10,table-a4,Table A4)
 
 # =============================================================================================
-# Tables A5 / A6: networks trained on KIP images (kernel family FC1-3, Conv1-3) vs natural
-# images, clean and 90% corrupted. One corrupt-sweep per network; the networks of a table share
-# their KIP cells (cells_dir: the distill cells do not depend on the network).
+# Tables A5 / A6: networks trained on KIP images (kernel family FC1-3, Conv1-2: PAPER.md §6
+# and §7; Figure A1's "Avg All" family also has Conv3) vs natural images, clean and 90%
+# corrupted. One corrupt-sweep per network; the networks of a table share their KIP cells
+# (cells_dir: the distill cells do not depend on the network).
 # =============================================================================================
+NETS_FAMILY := kernel=family_fc_conv kernel.members=[fc1,fc2,fc3,conv1,conv2]
 A5_NETS := fc1 lenet
 A6_NETS := fc3 conv2 wrn
 # per-network overrides (smoke: narrow networks)
@@ -247,19 +250,19 @@ A5_NN := nn.loss=xent nn.optimizer=adam nn.lr=1e-3
 A6_NN := nn.loss=xent nn.optimizer=momentum nn.lr=1e-2
 A5_NOTE_smoke := 10 images, 2 KIP steps, FC1 width 256, 10 NN steps
 A5_NOTE_cpu := 10 and 100 images (paper: also 200), KIP 100 steps with 1000 targets, FC1 width 1024, 300 NN steps, 2 inits
-A5_NOTE_paper := paper protocol, 5 inits
+A5_NOTE_paper := 10, 100 and 200 images, KIP 2000 steps with 6000 targets, 1000 NN steps (PAPER.md: a few hundred), 5 inits
 A6_NOTE_smoke := 10 images, 2 KIP steps, FC3 width 64, Conv2 16 channels, WRN-16-1, 5 NN steps at lr 0.01 (no grid)
-A6_NOTE_cpu := 10, 100 and 200 images as in the paper, KIP 100 steps with 1000 targets, FC3 width 1024, Conv2 32 channels (paper: 512), WRN-16-1 (paper: WRN-16-4), 200 NN steps at lr 0.01 (paper: a tuned grid), 2 inits
-A6_NOTE_paper := paper protocol, 5 inits, lr chosen on a validation split
+A6_NOTE_cpu := 10, 100 and 200 images as in the paper, KIP 100 steps with 1000 targets, FC3 width 1024, Conv2 32 channels (paper: 512), WRN-16-1 (kipctl's default WRN-16-4; PAPER.md gives no size), 200 NN steps at lr 0.01 (paper: a tuned grid), 2 inits
+A6_NOTE_paper := 10, 100 and 200 images, KIP 2000 steps with the full 50k targets (PAPER.md also says smaller target batches transfer better), 1000 NN steps, 5 inits, lr chosen on a validation split (paper: lr / L2 / parameterisation / loss grid)
 
 # $(call nets_table,<A5|A6>,<dataset>,<id>,<title>): one corrupt-sweep per network
 define nets_table
-	$(foreach net,$($(1)_NETS),$(KIPCTL) corrupt-sweep dataset=$(2) kernel=family_fc_conv \
+	$(foreach net,$($(1)_NETS),$(KIPCTL) corrupt-sweep dataset=$(2) $(NETS_FAMILY) \
 	    net=$(net) $($(1)_$(net)_$(SCALE)) data_types=[natural,kip] evaluators=[nn] rhos=[0,0.9] \
 	    $($(1)_GRID_$(SCALE)) $($(1)_NN) $(NTEST_$(2)_$(SCALE)) \
 	    cells_dir=$(REPRO)/cells-$(3) hydra.run.dir=$(REPRO)/$(3)/$(net) && ) true
 	$(KIPCTL) report $(REPRO)/$(3) sweep=rho out=$(OUT)/tables name=$(3)-$(SCALE) \
-	    caption="$(4) ($(2), networks trained on natural vs KIP images (kernel family FC1-3/Conv1-3), clean and 90% noise-corrupted, accuracy %; SCALE=$(SCALE): $($(1)_NOTE_$(SCALE)); $(call TEST_NOTE,$(2)); $(TODAY))"
+	    caption="$(4) ($(2), networks trained on natural vs KIP images (kernel family FC1-3/Conv1-2), clean and 90% noise-corrupted, accuracy %; SCALE=$(SCALE): $($(1)_NOTE_$(SCALE)); $(call TEST_NOTE,$(2)); $(TODAY))"
 endef
 
 _table-a5:
@@ -285,11 +288,11 @@ A9_NN_cpu := nn.steps=300 nn.seeds=2 net.width=1024
 A9_CELLS_paper := supports=[1000,10000] rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=25000
 A9_NN_paper := nn.steps=5000 nn.seeds=5 net.width=4096
 A7_NOTE_smoke := 20 images, 5 KIP steps, 20 NN steps, width 256, 2 inits
-A7_NOTE_cpu := 1000 images; KIP 8000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 4096 as in the paper, 500 steps, 2 inits (paper: 5)
-A7_NOTE_paper := paper protocol, 5 inits
+A7_NOTE_cpu := 1000 images (paper: also 5000 and 10000); KIP 8000 steps with 2000 targets (paper: 10k steps, 30k targets); FC1 width 4096 as in the paper, 500 steps, 2 inits (paper: 5)
+A7_NOTE_paper := 1000 images (paper: also 5000 and 10000), 5 inits, no KIP (a+l) rows
 A9_NOTE_smoke := 20 images, 3 KIP steps, 20 NN steps, width 256, 2 inits
-A9_NOTE_cpu := 1000 images; KIP 500 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
-A9_NOTE_paper := paper protocol, 5 inits
+A9_NOTE_cpu := 1000 images (paper: also 5000 and 10000); KIP 500 steps with 2000 targets (paper: 10k steps, 25k targets); FC1 width 1024 (paper: 4096), 300 steps, 2 inits (paper: 5)
+A9_NOTE_paper := 1000 and 10000 images (paper: also 5000), 5 inits
 
 # the KIP_rho (a) cells Tables A7/A8 (MNIST) and A9/A10 (CIFAR-10) share, and Figure A3 reuses
 fc1_cells = $(REPRO)/cells-$(1)-fc1
@@ -328,7 +331,7 @@ F2_DATASETS_paper := mnist,fashion_mnist
 F2_MYRTLE_paper := kernel=myrtle5
 F2_NOTE_smoke := FC1, MNIST; one support draw per cell
 F2_NOTE_cpu := FC1, MNIST (paper: also Fashion-MNIST, CIFAR-10, Myrtle-5/10); one support draw per cell; sizes up to 1280 (paper: 10000)
-F2_NOTE_paper := FC1 and Myrtle-5 on MNIST and Fashion-MNIST
+F2_NOTE_paper := FC1 and Myrtle-5 on MNIST and Fashion-MNIST (paper: also CIFAR-10 with Myrtle-10)
 
 _figure-2:
 	$(KIPCTL) label-solve -m dataset=$(F2_DATASETS_$(SCALE)) kernel=fc1 \
@@ -351,7 +354,7 @@ FA1_EVAL_smoke := fc1,conv1
 FA1_EVAL_cpu := fc1,fc2,fc3,conv1,conv2,conv3
 FA1_EVAL_paper := $(FA1_EVAL_cpu)
 FA1_SUPPORT_smoke := 10
-FA1_SUPPORT_cpu := 10
+FA1_SUPPORT_cpu := 10,100
 FA1_SUPPORT_paper := 10,100,500
 FA1_KIP_smoke := steps=2 target_batch=100 eval_every=0
 FA1_KIP_cpu := steps=100 target_batch=1000 eval_every=0
@@ -360,7 +363,7 @@ FA1_NTEST_smoke := dataset.n_test=200
 FA1_NTEST_cpu := dataset.n_test=1000
 FA1_NTEST_paper :=
 FA1_NOTE_smoke := trained on FC1 / Conv1 / the family, evaluated over FC1 and Conv1 NTK+NNGP only; 10 images, 2 KIP steps with 100 targets, first 200 test images
-FA1_NOTE_cpu := 10 images (paper: also 100 and 500), 100 KIP steps with 1000 targets, first 1000 test images
+FA1_NOTE_cpu := 10 and 100 images (paper: also 500), 100 KIP steps with 1000 targets, first 1000 test images
 FA1_NOTE_paper := paper protocol, target batch 1000 (transfer), full test set
 
 _figure-a1:
@@ -451,7 +454,8 @@ reproduction: install
 	for t in $(REPRODUCTION_ITEMS); do \
 	  for f in $(OUT)/tables/$$t-cpu.* $(OUT)/figures/$$t-cpu.*; do \
 	    [ -f "$$f" ] && cp "$$f" results/repro/ || true; done; \
-	  [ -d $(OUT)/repro/cpu/$$t ] && $(KIPCTL) report $(OUT)/repro/cpu/$$t by=command \
+	  [ -d $(OUT)/repro/cpu/$$t ] && rm -f results/repro/$$t-cpu-seconds-not_done.* && \
+	    $(KIPCTL) report $(OUT)/repro/cpu/$$t by=command \
 	    values=seconds format=csv out=results/repro name=$$t-cpu-seconds \
 	    caption="compute seconds of the runs of make $$t SCALE=cpu" > /dev/null || true; done
 	$(PY) tools/make_reproduction.py --src results/repro --out REPRODUCTION.md

@@ -5,7 +5,8 @@ Speed claims are ratios measured in one run on an otherwise idle machine (absolu
 2x with load on the shared 2-core machines):
   * vs reference: ../shared/bench/refkip.py (colab-style KIP: nt.stax kernel, one jitted
     value_and_grad, host-side sampling, Adam) at the same support / target batch / rho;
-    `speedup_vs_ref` = ref ms/step / kipctl ms/step (FC1 only: the reference is FC1).
+    `speedup_vs_ref` = ref ms/step / kipctl ms/step (FC1 rows; the reference is FC1, and on
+    the linear rows, a kernel with no elementwise work, it is the bound on what FC1 could gain).
   * vs floor: ../shared/bench/matmul_floor.py, the matmuls any exact step of a dot-product
     kernel must do: x_t x_s^T and g^T x_t (`floor_ms`), plus x_s x_s^T and h x_s with
     --with-kss (`floor_kss_ms`). `x_floor` = kipctl / floor_ms, `x_floor_kss` = kipctl /
@@ -49,6 +50,11 @@ CASES = {
     "fc1-rho0.9-1000-t2000": ("fc1", 1000, 2000, 0.9, False, 15),
     "fc1-rho0.9-aug-1000-t2000": ("fc1", 1000, 2000, 0.9, True, 15),
     "conv1-100-t1000": ("conv1", 100, 1000, 0.0, False, 3),
+    # the linear kernel x.y: the same step with no elementwise kernel work, so what is left
+    # over its floor is the step's own cost (sampling, gather, solve, Adam); against FC1's
+    # reference it is the most an FC1 step could gain if its arc-cosine work were free
+    "linear-100-t6000": ("linear", 100, 6000, 0.0, False, 40),
+    "linear-1000-t2000": ("linear", 1000, 2000, 0.0, False, 15),
 }
 BLAS = {"OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", "1")}
 
@@ -84,7 +90,8 @@ def one(name: str, steps_override: int | None, nt_kernel: bool = False) -> dict:
     kernel, n_s, n_t, rho, aug, steps = CASES[name]
     steps = steps_override or steps
     kcfg = {"fc1": KernelConfig(), "rbf": KernelConfig(name="rbf", arch="rbf"),
-            "conv1": KernelConfig(name="conv1", arch="conv", width=128)}[kernel]
+            "conv1": KernelConfig(name="conv1", arch="conv", width=128),
+            "linear": KernelConfig(name="linear", arch="linear")}[kernel]
     ds = load_dataset("mnist", os.environ.get("KIP_DATA_DIR", str(REPO.parent / "shared/data")))
     data = kip.target_data(ds.x_train, ds.targets(), ds.y_train, jnp.float32)
     idx = np.asarray(sample_indices(jax.random.PRNGKey(0), ds.y_train, n_s, 10))  # [n_s]
@@ -170,7 +177,7 @@ def main() -> int:
         if (n_s, n_t) not in floors:
             floors[(n_s, n_t)] = (floor(n_s, n_t, False), floor(n_s, n_t, True))
         row["floor_ms"], row["floor_kss_ms"] = (round(v, 2) for v in floors[(n_s, n_t)])
-        if kernel == "fc1" and not args.no_reference:
+        if kernel in ("fc1", "linear") and not args.no_reference:
             if (n_s, n_t, rho) not in refs:
                 refs[(n_s, n_t, rho)] = reference(n_s, n_t, rho, args.steps or steps)
             row["ref_ms"] = round(refs[(n_s, n_t, rho)]["ms_per_step"], 2)
@@ -197,9 +204,10 @@ def main() -> int:
             "load_before", "load_after"]
     md = [f"# distill step benchmark ({meta['date']})", "", f"`{meta['command']}`", "",
           f"{meta['note']}. Load (1/5/15 min) at start {meta['load_start']}, end "
-          f"{meta['load_end']}. speedup_vs_ref = reference ms / kipctl ms (FC1 only); x_floor ="
-          " kipctl ms / two-matmul floor; x_floor_kss = kipctl ms / floor with the K_ss "
-          f"matmuls. Augmentation overhead (KIP_rho 1000/2000): "
+          f"{meta['load_end']}. speedup_vs_ref = reference ms (FC1) / kipctl ms (FC1 rows; "
+          "linear rows: the bound with no kernel work); x_floor = kipctl ms / two-matmul "
+          "floor; x_floor_kss = kipctl ms / floor with the K_ss matmuls. "
+          "Augmentation overhead (KIP_rho 1000/2000): "
           f"{meta['augmentation_overhead']}x.", "",
           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join("–" if r.get(c) is None else str(r.get(c)) for c in cols) + " |"
