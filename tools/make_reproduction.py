@@ -175,27 +175,33 @@ GAPS = {
         "from the fixed code.",
     ],
     "table-a6": [
-        "Cut to fit a cpu grid: the paper's 10 / 100 / 200 images, but KIP on the FC1-3/Conv1-3 "
-        "family for 100 steps with 1000 targets, networks FC3 (width 1024), Conv2 with 32 "
-        "channels (paper: 512) and WRN-16-1 (paper: WRN-16-4), momentum SGD at a fixed lr 0.01 "
-        "for 200 steps (paper: lr / L2 / parameterisation / loss tuned on a grid), 2 inits, "
-        "CIFAR-10 test images 0-999.",
+        "Cut to fit a cpu grid: the paper's 10 / 100 / 200 images and its FC1-3/Conv1-2 "
+        "family, but KIP for 100 steps with 1000 targets, networks FC3 (width 1024), Conv2 "
+        "with 32 channels (paper: 512) and WRN-16-1 (kipctl's default is WRN-16-4; PAPER.md "
+        "gives no size), momentum SGD at a fixed lr 0.01 for 200 steps (paper: lr / L2 / "
+        "parameterisation / loss tuned on a grid), 2 inits, CIFAR-10 test images 0-999.",
         "PAPER.md gives Table A6's layout only (no values). KIP images score at or above "
-        "natural ones in all 18 rows. Clean (Conv2 / FC3 / WRN): +8.3 / +15.9 / +5.8 points "
-        "with 10 images, +1.0 / +7.9 / +4.2 with 100, +1.7 / +2.9 / +3.5 with 200; at rho 0.9: "
-        "+4.9 / +7.6 / +8.9, +3.0 / +8.6 / +4.4 and +1.3 / +0.5 / +4.3. The margin shrinks "
-        "with the support size, and FC3's +0.5 at 200 images is inside its spread (± 1.2). "
-        "Every network stays at 8.7-29.2 %: with 200 steps at an untuned lr these networks "
+        "natural ones in all 18 rows. Clean (Conv2 / FC3 / WRN): +8.0 / +15.8 / +6.3 points "
+        "with 10 images, +0.4 / +8.2 / +4.8 with 100, +2.2 / +3.6 / +3.4 with 200; at rho 0.9: "
+        "+4.7 / +7.5 / +8.5, +3.1 / +9.2 / +4.4 and +1.6 / +1.1 / +5.2. The margin shrinks "
+        "with the support size; Conv2's +0.4 at 100 images (17.8 ± 0.1 vs 17.4 ± 0.3) and "
+        "FC3's +1.1 at 200 images, rho 0.9 (± 0.8 / ± 1.2) are within about one spread. "
+        "Every network stays at 8.7-29.5 %: with 200 steps at an untuned lr these networks "
         "barely learn from so few images, so the margins are not the paper's.",
-        "Supports 100 and 200 were added on 2026-11-28 (the table had 10 images only), in two "
-        "makes: the support-100 cells took 30 min 36 s, the support-200 cells the first make "
-        "quoted above; the support-10 cells are those of the first make of 2026-11-27 "
-        "(13 min 41 s); a fresh make of the whole grid is thus about 1 h 45 min. The compute "
-        "time above is that of the last make's sweeps only. Per "
-        "cell: KIP 100 steps on the family 285-317 s at 100 images (2.6 s per step, set by the "
-        "Conv members on 32x32x3 images) and 606-643 s at 200 (5.7-6.0 s per step); networks "
-        "FC3 35-48 s, Conv2 54-58 s (100) and 104-107 s (200), WRN-16-1 210-215 s (100) and "
-        "436-452 s (200).",
+        "Re-run on 2026-11-28 with the paper's family: the earlier cells sampled FC1-3/Conv1-3 "
+        "(Figure A1's Avg All family), which PAPER.md does not use for Tables A5/A6. The first "
+        "make above recomputed the 6 KIP cells and their 18 network cells (1 h 08 min 52 s, "
+        "with the makes of Figure A1 and Tables A1/A2 sharing the cores for its first 40 "
+        "min); the natural cells are those of the earlier makes (support 10: 2026-11-27, "
+        "100 and 200: 2026-11-28). Against the six-member family the KIP rows moved by -0.6 "
+        "... +0.9 points: up most for WRN at 200 images, rho 0.9 (16.0 -> 16.9, ± 1.6), down "
+        "most for Conv2 at 100 images, clean (18.4 ± 0.2 -> 17.8 ± 0.1, which took that "
+        "row's margin over natural from +1.0 to +0.4).",
+        "Cost per cell in that make: KIP 100 steps on the family 51-53 s (10 images), 252-293 "
+        "s (100) and 555-620 s (200); networks on the KIP images FC3 49-71 s, Conv2 22-24 / "
+        "101-103 / 106-129 s and WRN-16-1 35-41 / 207-251 / 450-455 s at 10 / 100 / 200 "
+        "images. A fresh make of the whole grid (natural cells included) is about 1 h 45 "
+        "min here, as before the re-run.",
     ],
     "table-a7": [
         "KIP (a) trained 8000 steps with 2000 targets per step (paper: 10k steps, target "
