@@ -253,7 +253,7 @@ A5_NOTE_cpu := 10 and 100 images (paper: also 200), KIP 100 steps with 1000 targ
 A5_NOTE_paper := 10, 100 and 200 images, KIP 2000 steps with 6000 targets, 1000 NN steps (PAPER.md: a few hundred), 5 inits
 A6_NOTE_smoke := 10 images, 2 KIP steps, FC3 width 64, Conv2 16 channels, WRN-16-1, 5 NN steps at lr 0.01 (no grid)
 A6_NOTE_cpu := 10, 100 and 200 images as in the paper, KIP 100 steps with 1000 targets, FC3 width 1024, Conv2 32 channels (paper: 512), WRN-16-1 (kipctl's default WRN-16-4; PAPER.md gives no size), 200 NN steps at lr 0.01 (paper: a tuned grid), 2 inits
-A6_NOTE_paper := 10, 100 and 200 images, KIP 2000 steps with the full 50k targets (PAPER.md also says smaller target batches transfer better), 1000 NN steps, 5 inits, lr chosen on a validation split (paper: lr / L2 / parameterisation / loss grid)
+A6_NOTE_paper := 10, 100 and 200 images, KIP 2000 steps with the full 50k targets (PAPER.md also says smaller target batches transfer better), 1000 NN steps (PAPER.md: a few hundred), 5 inits, lr chosen on a validation split (paper: lr / L2 / parameterisation / loss grid)
 
 # $(call nets_table,<A5|A6>,<dataset>,<id>,<title>): one corrupt-sweep per network
 define nets_table
@@ -364,7 +364,7 @@ FA1_NTEST_cpu := dataset.n_test=1000
 FA1_NTEST_paper :=
 FA1_NOTE_smoke := trained on FC1 / Conv1 / the family, evaluated over FC1 and Conv1 NTK+NNGP only; 10 images, 2 KIP steps with 100 targets, first 200 test images
 FA1_NOTE_cpu := 10 and 100 images (paper: also 500), 100 KIP steps with 1000 targets, first 1000 test images
-FA1_NOTE_paper := paper protocol, target batch 1000 (transfer), full test set
+FA1_NOTE_paper := 10, 100 and 500 images, KIP 5000 steps with 1000 targets (small batches transfer better, PAPER.md §2), 1 KIP init, full test set
 
 _figure-a1:
 	$(KIPCTL) distill -m dataset=mnist kernel=$(subst $() ,$(comma),$(FA1_TRAIN_$(SCALE))) \

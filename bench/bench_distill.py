@@ -123,7 +123,8 @@ def one(name: str, steps_override: int | None, nt_kernel: bool = False) -> dict:
             "ms_per_step": round(1e3 * float(np.median(times)), 2),
             "ms_per_step_min": round(1e3 * float(np.min(times)), 2),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "rss_growth_mb": round(rss_mb() - rss_early, 1), "final_loss": float(m["loss"]),
+            "rss_growth_mb": round(rss_mb() - rss_early, 1),
+            "final_loss": float(m["loss"]) if np.isfinite(m["loss"]) else None,  # JSON has no NaN
             "path": "neural-tangents kernel" if nt_kernel or gram_fn is None else "gram"}
 
 
@@ -208,7 +209,8 @@ def main() -> int:
           "linear rows: the bound with no kernel work); x_floor = kipctl ms / two-matmul "
           "floor; x_floor_kss = kipctl ms / floor with the K_ss matmuls. "
           "Augmentation overhead (KIP_rho 1000/2000): "
-          f"{meta['augmentation_overhead']}x.", "",
+          + (f"{meta['augmentation_overhead']}x." if meta["augmentation_overhead"] else
+             "not measured (no KIP_rho pair in --cases)."), "",
           "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join("–" if r.get(c) is None else str(r.get(c)) for c in cols) + " |"
            for r in rows]

@@ -90,7 +90,7 @@ GAPS = {
     "table-a1": [
         "5 resamplings per cell instead of 20; sizes 10 ... 10000 as in the paper. The 10000 "
         "column was added on 2026-11-28 by a second make (7 min 46 s for its 15 float64 "
-        "draws, 149-159 s per kernel or ~31 s per draw, with two other makes sharing the "
+        "draws, 149-159 s per kernel or ~31 s per draw, with Table A6's make sharing the "
         "cores; the note here had called it a 30-60 min solve, which Table A3's 20 FC1 draws "
         "of 10000 images in 648 s already contradicted).",
         "PAPER.md gives Table A1's layout and one published cell (RBF, 10 images, quoted in "
@@ -114,13 +114,13 @@ GAPS = {
         "of the resampling spread shown.",
         "PAPER.md gives Table A2's layout only, so there is no paper column.",
         "Every cell is float64 end to end; 0 of 165 solves needed a larger ridge. The linear "
-        "column shows the double descent around the input dimension (3072): accuracy peaks "
-        "at 19.0 % with 80 images, falls to 12.7 % at 2560, and recovers to 18.2 % at 5000 "
+        "column shows the double descent around the input dimension (3072): accuracy has a "
+        "local maximum of 19.0 % at 80 images, falls to 12.7 % at 2560, and recovers to 18.2 % at 5000 "
         "and 24.7 % at 10000. RBF and FC1 rise monotonically to 44.9 / 46.7 % at 10000.",
         "The first `make` ran sizes up to 2560 (5 min 20 s); 5000 was added to the grid "
         "afterwards and a second `make` computed only those cells (5 min 46 s, under load); "
         "10000 was added on 2026-11-28 by a third (9 min 06 s: 171-189 s per kernel for 5 "
-        "float64 draws, with two other makes sharing the cores).",
+        "float64 draws, with Table A6's make sharing the cores).",
     ],
     "figure-2": [
         "FC1 on MNIST only (the paper's figure also has Myrtle-5/10, Fashion-MNIST and "
@@ -159,14 +159,15 @@ GAPS = {
         "(cells_dir).",
         "PAPER.md gives Table A5's layout only (no values). The paper's claim that KIP "
         "images trained on the kernel family transfer to finite networks is visible: KIP "
-        "beats natural images in all 8 rows, by +24.0 / +6.2 (FC1, 10 / 100 images, clean), "
+        "beats natural images in all 8 (network, images, rho) comparisons, by +24.0 / +6.2 (FC1, 10 / 100 images, clean), "
         "+8.5 / +20.6 (FC1, rho 0.9), +14.8 / +3.3 (LeNet, clean) and +9.9 / +19.0 (LeNet, "
         "rho 0.9) points.",
         "Re-run on 2026-11-28 with the paper's family: the earlier cells sampled FC1-3/Conv1-3 "
         "(Figure A1's Avg All family), which PAPER.md does not use for Tables A5/A6. The KIP "
         "cells and their networks were recomputed (the first make above, 10 min 12 s with "
-        "Figure A1's make sharing the cores); the natural cells are those of 2026-11-27. The "
-        "KIP rows moved by at most 0.6 points (largest: LeNet, 10 images, rho 0.9, 37.6 -> "
+        "Figure A1's make sharing the cores); the natural cells are those of 2026-11-27, so "
+        "the compute time above counts only this make's sweeps (the whole table's first make "
+        "took 13 min 53 s). The KIP rows moved by at most 0.6 points (largest: LeNet, 10 images, rho 0.9, 37.6 -> "
         "37.0, inside its ± 7.0 spread); before: FC1 63.1 / 83.2 clean and 29.9 / 67.5 at rho "
         "0.9, LeNet 60.6 / 83.5 and 37.6 / 69.5.",
         "The first attempt of this table failed: float32 KIP with the FC2/FC3 members had a "
@@ -181,10 +182,10 @@ GAPS = {
         "gives no size), momentum SGD at a fixed lr 0.01 for 200 steps (paper: lr / L2 / "
         "parameterisation / loss tuned on a grid), 2 inits, CIFAR-10 test images 0-999.",
         "PAPER.md gives Table A6's layout only (no values). KIP images score at or above "
-        "natural ones in all 18 rows. Clean (Conv2 / FC3 / WRN): +8.0 / +15.8 / +6.3 points "
+        "natural ones in all 18 (network, images, rho) comparisons. Clean (Conv2 / FC3 / WRN): +8.0 / +15.8 / +6.3 points "
         "with 10 images, +0.4 / +8.2 / +4.8 with 100, +2.2 / +3.6 / +3.4 with 200; at rho 0.9: "
-        "+4.7 / +7.5 / +8.5, +3.1 / +9.2 / +4.4 and +1.6 / +1.1 / +5.2. The margin shrinks "
-        "with the support size; Conv2's +0.4 at 100 images (17.8 ± 0.1 vs 17.4 ± 0.3) and "
+        "+4.7 / +7.5 / +8.5, +3.1 / +9.2 / +4.4 and +1.6 / +1.1 / +5.2. The margin at 200 "
+        "images is below the one at 10 in all six series (not monotone in between); Conv2's +0.4 at 100 images (17.8 ± 0.1 vs 17.4 ± 0.3) and "
         "FC3's +1.1 at 200 images, rho 0.9 (± 0.8 / ± 1.2) are within about one spread. "
         "Every network stays at 8.7-29.5 %: with 200 steps at an untuned lr these networks "
         "barely learn from so few images, so the margins are not the paper's.",
@@ -193,7 +194,8 @@ GAPS = {
         "make above recomputed the 6 KIP cells and their 18 network cells (1 h 08 min 52 s, "
         "with the makes of Figure A1 and Tables A1/A2 sharing the cores for its first 40 "
         "min); the natural cells are those of the earlier makes (support 10: 2026-11-27, "
-        "100 and 200: 2026-11-28). Against the six-member family the KIP rows moved by -0.6 "
+        "100 and 200: 2026-11-28), so the compute time above counts only this make's sweeps. "
+        "Against the six-member family the KIP rows moved by -0.6 "
         "... +0.9 points: up most for WRN at 200 images, rho 0.9 (16.0 -> 16.9, ± 1.6), down "
         "most for Conv2 at 100 images, clean (18.4 ± 0.2 -> 17.8 ± 0.1, which took that "
         "row's margin over natural from +1.0 to +0.4).",
@@ -637,7 +639,8 @@ def main() -> int:
         "column is empty where PAPER.md gives no value.",
         "",
         "Every target resumes: re-running the same `make` command recomputes nothing that is "
-        "done. `SCALE=paper` runs the paper's protocol (GPU node or `LAUNCHER=submitit_slurm`).",
+        "done. `SCALE=paper` runs the paper's grid as far as PAPER.md gives it (GPU node or "
+        "`LAUNCHER=submitit_slurm`); each caption's paper note says where it still differs.",
         "",
     ]
     missing = []
