@@ -43,17 +43,17 @@ GAPS = {
         "(82.43 % after 5000 steps against 81.38 % in the 1000-step ablation below and 80.73 % "
         "in the earlier 1000-step table), so step count is not the whole gap.",
         "Where the support-10 gap comes from (ablation, 1000 KIP steps each, "
-        "results/repro/ablations/table-1-support10-cpu.csv): the augmentation, not the "
-        "labels or the target batch. Learning labels without augmenting reaches 90.55 % "
-        "(RBF) and 89.44 % (FC1), above plain KIP (89.12 / 89.17 %) and within 0.1 point of "
-        "the paper's RBF (a+l) 90.63; augmenting without learning labels drops to 80.70 "
-        "(RBF) / 81.98 % (FC1), and (a+l) is at 81.38 / 79.99 % after 1000 steps. 6000 "
-        "instead of 2000 augmented targets per step did not help (RBF (a+l) 79.77 % at step "
-        "750, against 79.72 % at step 700 with 2000). Ten images cannot fit our rotated and shifted targets (batch accuracy "
-        "~65 %); PAPER.md gives the kinds of augmentation but not their strength, and the "
-        "paper's own FC1 (a+l) is 3.8 points below its plain KIP at this size. An (a+l) "
-        "step took 0.11-0.12 s here (2000 augmented targets), so SCALE=paper's 5 inits x 10k "
-        "steps are at least 1.5 h per cell on this CPU, more with its 6000 targets.",
+        "results/repro/ablations/table-1-support10-cpu.csv): the augmentation, not the labels or "
+        "the target batch. Learning labels without augmenting reaches 90.55 % (RBF) and 89.44 % "
+        "(FC1), above plain KIP (89.12 / 89.17 %) and within 0.1 point of the paper's RBF (a+l) "
+        "90.63; augmenting without learning labels drops to 80.70 (RBF) / 81.98 % (FC1), and (a+l) "
+        "is at 81.38 / 79.99 % after 1000 steps. 6000 instead of 2000 augmented targets per step "
+        "did not help (RBF (a+l) 79.77 % at step 750, against 79.72 % at step 700 with 2000). Ten "
+        "images cannot fit our rotated and shifted targets (batch accuracy ~65 %); PAPER.md gives "
+        "the kinds of augmentation but not their strength, and the paper's own FC1 (a+l) is 3.8 "
+        "points below its plain KIP at this size. An (a+l) step took 0.11-0.12 s here (2000 "
+        "augmented targets), so SCALE=paper's 5 inits x 10k steps are at least 1.5 h per cell on "
+        "this CPU, more with its 6000 targets.",
         "The NN row trains a width-1024 FC1 (PAPER.md gives no width for Table 1's NN rows; "
         "Tables A7-A10 use 4096) for 500 steps on the learned images "
         "(MSE, centred f - f0, 2 inits).",
@@ -82,10 +82,10 @@ GAPS = {
         "inits with their 5 best checkpoints, and the full 10k test images (the 1000 used "
         "here give +-3 points per number). SCALE=paper (5 inits per cell, same steps) is "
         "about 5 x 12.5 min per support-100 cell on this CPU (0.37 s per step).",
-        "LS (FC1 NNGP, all 50k targets, 3 support draws): +1.9 / +0.8 points. The NN row "
-        "(FC1 width 1024, 300 steps, 2 inits, cross-entropy, centred): -1.2 / -5.6 points "
-        "(PAPER.md gives no step count or width for Table 2's NN rows). Myrtle-10 LS rows are GPU-only "
-        "here, as in Table 1.",
+        "LS (FC1 NNGP, all 50k targets, 3 support draws): +1.9 / +0.8 points. The NN row (FC1 "
+        "width 1024, 300 steps, 2 inits, cross-entropy, centred): -1.2 / -5.6 points (PAPER.md "
+        "gives no step count or width for Table 2's NN rows). Myrtle-10 LS rows are GPU-only here, "
+        "as in Table 1.",
     ],
     "table-a1": [
         "5 resamplings per cell instead of 20; sizes 10 ... 10000 as in the paper. The 10000 "
@@ -114,8 +114,8 @@ GAPS = {
         "of the resampling spread shown.",
         "PAPER.md gives Table A2's layout only, so there is no paper column.",
         "Every cell is float64 end to end; 0 of 165 solves needed a larger ridge. The linear "
-        "column shows the double descent around the input dimension (3072): accuracy has a "
-        "local maximum of 19.0 % at 80 images, falls to 12.7 % at 2560, and recovers to 18.2 % at 5000 "
+        "column shows the double descent around the input dimension (3072): accuracy has a local "
+        "maximum of 19.0 % at 80 images, falls to 12.7 % at 2560, and recovers to 18.2 % at 5000 "
         "and 24.7 % at 10000. RBF and FC1 rise monotonically to 44.9 / 46.7 % at 10000.",
         "The first `make` ran sizes up to 2560 (5 min 20 s); 5000 was added to the grid "
         "afterwards and a second `make` computed only those cells (5 min 46 s, under load); "
@@ -157,19 +157,19 @@ GAPS = {
         "thousands); networks FC1 (width 1024) and LeNet, Adam lr 1e-3, cross-entropy, 300 "
         "steps, 2 inits (paper: 5); the two networks train on the same KIP images "
         "(cells_dir).",
-        "PAPER.md gives Table A5's layout only (no values). The paper's claim that KIP "
-        "images trained on the kernel family transfer to finite networks is visible: KIP "
-        "beats natural images in all 8 (network, images, rho) comparisons, by +24.0 / +6.2 (FC1, 10 / 100 images, clean), "
-        "+8.5 / +20.6 (FC1, rho 0.9), +14.8 / +3.3 (LeNet, clean) and +9.9 / +19.0 (LeNet, "
-        "rho 0.9) points.",
+        "PAPER.md gives Table A5's layout only (no values). The paper's claim that KIP images "
+        "trained on the kernel family transfer to finite networks is visible: KIP beats natural "
+        "images in all 8 (network, images, rho) comparisons, by +24.0 / +6.2 (FC1, 10 / 100 "
+        "images, clean), +8.5 / +20.6 (FC1, rho 0.9), +14.8 / +3.3 (LeNet, clean) and +9.9 / +19.0 "
+        "(LeNet, rho 0.9) points.",
         "Re-run on 2026-11-28 with the paper's family: the earlier cells sampled FC1-3/Conv1-3 "
-        "(Figure A1's Avg All family), which PAPER.md does not use for Tables A5/A6. The KIP "
-        "cells and their networks were recomputed (the first make above, 10 min 12 s with "
-        "Figure A1's make sharing the cores); the natural cells are those of 2026-11-27, so "
-        "the compute time above counts only this make's sweeps (the whole table's first make "
-        "took 13 min 53 s). The KIP rows moved by at most 0.6 points (largest: LeNet, 10 images, rho 0.9, 37.6 -> "
-        "37.0, inside its ± 7.0 spread); before: FC1 63.1 / 83.2 clean and 29.9 / 67.5 at rho "
-        "0.9, LeNet 60.6 / 83.5 and 37.6 / 69.5.",
+        "(Figure A1's Avg All family), which PAPER.md does not use for Tables A5/A6. The KIP cells "
+        "and their networks were recomputed (the first make above, 10 min 12 s with Figure A1's "
+        "make sharing the cores); the natural cells are those of 2026-11-27, so the compute time "
+        "above counts only this make's sweeps (the whole table's first make took 13 min 53 s). The "
+        "KIP rows moved by at most 0.6 points (largest: LeNet, 10 images, rho 0.9, 37.6 -> 37.0, "
+        "inside its ± 7.0 spread); before: FC1 63.1 / 83.2 clean and 29.9 / 67.5 at rho 0.9, LeNet "
+        "60.6 / 83.5 and 37.6 / 69.5.",
         "The first attempt of this table failed: float32 KIP with the FC2/FC3 members had a "
         "NaN loss (support 100, step 35). Fixed in core/kip.py (the square root's derivative "
         "tests the root, not its argument) with regression tests; every KIP cell above is "
@@ -181,14 +181,15 @@ GAPS = {
         "with 32 channels (paper: 512) and WRN-16-1 (kipctl's default is WRN-16-4; PAPER.md "
         "gives no size), momentum SGD at a fixed lr 0.01 for 200 steps (paper: lr / L2 / "
         "parameterisation / loss tuned on a grid), 2 inits, CIFAR-10 test images 0-999.",
-        "PAPER.md gives Table A6's layout only (no values). KIP images score at or above "
-        "natural ones in all 18 (network, images, rho) comparisons. Clean (Conv2 / FC3 / WRN): +8.0 / +15.8 / +6.3 points "
-        "with 10 images, +0.4 / +8.2 / +4.8 with 100, +2.2 / +3.6 / +3.4 with 200; at rho 0.9: "
-        "+4.7 / +7.5 / +8.5, +3.1 / +9.2 / +4.4 and +1.6 / +1.1 / +5.2. The margin at 200 "
-        "images is below the one at 10 in all six series (not monotone in between); Conv2's +0.4 at 100 images (17.8 ± 0.1 vs 17.4 ± 0.3) and "
-        "FC3's +1.1 at 200 images, rho 0.9 (± 0.8 / ± 1.2) are within about one spread. "
-        "Every network stays at 8.7-29.5 %: with 200 steps at an untuned lr these networks "
-        "barely learn from so few images, so the margins are not the paper's.",
+        "PAPER.md gives Table A6's layout only (no values). KIP images score at or above natural "
+        "ones in all 18 (network, images, rho) comparisons. Clean (Conv2 / FC3 / WRN): +8.0 / "
+        "+15.8 / +6.3 points with 10 images, +0.4 / +8.2 / +4.8 with 100, +2.2 / +3.6 / +3.4 with "
+        "200; at rho 0.9: +4.7 / +7.5 / +8.5, +3.1 / +9.2 / +4.4 and +1.6 / +1.1 / +5.2. The "
+        "margin at 200 images is below the one at 10 in all six series (not monotone in between); "
+        "Conv2's +0.4 at 100 images (17.8 ± 0.1 vs 17.4 ± 0.3) and FC3's +1.1 at 200 images, rho "
+        "0.9 (± 0.8 / ± 1.2) are within about one spread. Every network stays at 8.7-29.5 %: with "
+        "200 steps at an untuned lr these networks barely learn from so few images, so the margins "
+        "are not the paper's.",
         "Re-run on 2026-11-28 with the paper's family: the earlier cells sampled FC1-3/Conv1-3 "
         "(Figure A1's Avg All family), which PAPER.md does not use for Tables A5/A6. The first "
         "make above recomputed the 6 KIP cells and their 18 network cells (1 h 08 min 52 s, "
@@ -285,12 +286,12 @@ GAPS = {
         "(rho 0: 46.35 vs 31.25; paper +13.9), +7.5 (0.5: 43.65 vs 36.20; paper +12.4), +8.3 "
         "(0.75: 42.20 vs 33.95; paper +14.0) and +10.7 points (0.9: 38.90 vs 28.25; paper "
         "+16.6).",
-        "Against the paper: KIP (a) -1.7 / -3.1 / -3.5 / -5.4, growing with rho: the KIP "
-        "cells had 500 of the paper's 10k steps, and on MNIST (Table A7, width-1024 network) "
-        "KIP (a) at rho 0.9 went from 74.26 to 84.53 % between 200 and 4000 steps "
-        "(results/repro/ablations/table-a7-a8-kip-steps-cpu.csv). Natural rows -2.9 / +1.9 / +2.3 / +0.6; here, as "
-        "in the paper, natural images at rho 0.5 do not score below clean ones (36.20 vs "
-        "31.25; paper 34.3 vs 34.1).",
+        "Against the paper: KIP (a) -1.7 / -3.1 / -3.5 / -5.4, growing with rho: the KIP cells had "
+        "500 of the paper's 10k steps, and on MNIST (Table A7, width-1024 network) KIP (a) at rho "
+        "0.9 went from 74.26 to 84.53 % between 200 and 4000 steps "
+        "(results/repro/ablations/table-a7-a8-kip-steps-cpu.csv). Natural rows -2.9 / +1.9 / +2.3 "
+        "/ +0.6; here, as in the paper, natural images at rho 0.5 do not score below clean ones "
+        "(36.20 vs 31.25; paper 34.3 vs 34.1).",
         "rho 0.5 and 0.75 were added on 2026-11-28 (they were cut before): the first make "
         "above ran their 2 KIP cells (138 s each, 0.28 s per step) and 4 network cells (~90 s "
         "each); the rho 0 and 0.9 cells were kept.",
