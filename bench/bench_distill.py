@@ -89,9 +89,9 @@ def one(name: str, steps_override: int | None, nt_kernel: bool = False) -> dict:
 
     kernel, n_s, n_t, rho, aug, steps = CASES[name]
     steps = steps_override or steps
-    kcfg = {"fc1": KernelConfig(), "rbf": KernelConfig(name="rbf", arch="rbf"),
-            "conv1": KernelConfig(name="conv1", arch="conv", width=128),
-            "linear": KernelConfig(name="linear", arch="linear")}[kernel]
+    from profile_step import KERNELS  # noqa: PLC0415  (bench/: fc1, rbf, linear)
+
+    kcfg = {**KERNELS, "conv1": KernelConfig(name="conv1", arch="conv", width=128)}[kernel]
     ds = load_dataset("mnist", os.environ.get("KIP_DATA_DIR", str(REPO.parent / "shared/data")))
     data = kip.target_data(ds.x_train, ds.targets(), ds.y_train, jnp.float32)
     idx = np.asarray(sample_indices(jax.random.PRNGKey(0), ds.y_train, n_s, 10))  # [n_s]
