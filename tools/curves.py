@@ -3,11 +3,12 @@
 
     python tools/curves.py OUT.csv RUN_DIR [RUN_DIR ...]
 
-distill run dirs: one row per evaluated step, with the run's kernel, support, augment,
-learn_labels, target batch, lr and git sha (run.json) and the step's test accuracy in %
-(metrics.jsonl). eval-nn run dirs: one row per network init, with the net, width, loss, steps,
-lr, data, rho and the init's test accuracy in % (metrics.csv). All run dirs of one call must
-be of one command. A dir without those files is an error, not a silent skip.
+distill run dirs: one row per evaluated step, with the run's kernel, support, augment (and its
+shift and rotation ranges), learn_labels, target batch, lr and git sha (run.json) and the
+step's test accuracy in % (metrics.jsonl). eval-nn run dirs: one row per network init, with
+the net, width, loss, centring, steps, lr, data, rho and the init's test accuracy in %
+(metrics.csv). All run dirs of one call must be of one command. A dir without those files is
+an error, not a silent skip.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def curve(run: Path, meta: dict) -> pd.DataFrame:
     evals = [(r["step"], 100.0 * r["test_accuracy"]) for r in rows if "test_accuracy" in r]
     return pd.DataFrame({
         "run": run.name, "kernel": cfg["kernel"]["name"], "support": cfg["support"],
-        "augment": cfg["augment"], "learn_labels": cfg["learn_labels"],
+        "augment": cfg["augment"], "aug_shift": cfg.get("aug_shift"),
+        "aug_rotate": cfg.get("aug_rotate"), "learn_labels": cfg["learn_labels"],
         "target_batch": cfg["target_batch"], "lr": cfg["lr"],
         "git_sha": meta["env"].get("git_sha"), "status": meta.get("status"),
         "step": [s for s, _ in evals], "test_accuracy": [round(a, 2) for _, a in evals]})
@@ -42,7 +44,8 @@ def nn_inits(run: Path, meta: dict) -> pd.DataFrame:
     cfg, rows = meta["config"], pd.read_csv(run / "metrics.csv")
     return pd.DataFrame({
         "run": run.name, "net": cfg["net"]["name"], "width": cfg["net"]["width"],
-        "loss": cfg["loss"], "steps": cfg["steps"], "lr": cfg["lr"], "data": cfg["data"],
+        "loss": cfg["loss"], "center": cfg.get("center"), "steps": cfg["steps"],
+        "lr": cfg["lr"], "data": cfg["data"],
         "rho": rows["rho"], "seed": rows["seed"],
         "test_accuracy": (100.0 * rows["test_accuracy"]).round(2),
         "train_loss": rows["train_loss"], "git_sha": meta["env"].get("git_sha"),
@@ -71,11 +74,11 @@ def main(argv: list[str]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out, index=False)
     if kinds[0] == "eval-nn":
-        print(df.groupby(["data", "rho", "width", "loss", "steps"]).test_accuracy.agg(
+        print(df.groupby(["data", "rho", "width", "loss", "center", "steps"]).test_accuracy.agg(
             ["mean", "std", "count"]).to_string())
     else:
-        print(df.pivot_table(index=["kernel", "support", "augment", "learn_labels",
-                                    "target_batch"],
+        print(df.pivot_table(index=["kernel", "support", "augment", "aug_shift", "aug_rotate",
+                                    "learn_labels", "target_batch"],
                              columns="step", values="test_accuracy").to_string())
 
 
