@@ -451,7 +451,7 @@ define image_figure
 	    hydra.sweep.dir=$(REPRO)/$(3) \
 	    $(SUB_KIP_RHO) $(LAUNCH)
 	$(KIPCTL) report $(REPRO)/$(3) figure=$(3) out=$(OUT)/figures name=$(3)-$(SCALE) \
-	    caption="$(4) ($(2), FC1 KIP (a) images vs the natural images they started from, clean and 90% noise-corrupted; SCALE=$(SCALE): $($(1)_KIP_$(SCALE)) $(call aug,$(2)); $(TODAY))"
+	    caption="$(4) ($(2), FC1 KIP (a) images vs the natural images they started from, clean and 90% noise-corrupted; SCALE=$(SCALE): $(strip $($(1)_KIP_$(SCALE)) $(call aug,$(2))); $(TODAY))"
 endef
 
 _figure-a4:
