@@ -1,10 +1,12 @@
-"""The dependency direction of STYLE.md: core/ is pure (no Hydra, TF, pandas, I/O, print)."""
+"""The dependency direction of STYLE.md: core/ is pure (no Hydra, TF, pandas, I/O, print), and
+its kernels and networks are kipctl's own (no neural-tangents)."""
 
 import ast
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parent.parent / "kip_runner" / "core"
 FORBIDDEN_IMPORTS = ("hydra", "omegaconf", "tensorflow", "tensorflow_datasets", "pandas",
+                     "neural_tangents", "tf2jax",
                      "kip_runner.data", "kip_runner.runs", "kip_runner.config",
                      "kip_runner.pipelines", "kip_runner.cli")
 FORBIDDEN_CALLS = ("open", "print")

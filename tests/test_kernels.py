@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from kip_runner.core.kernels import kernel_matrix, make_kernel_fn, make_network
+from kip_runner.core.kernels import kernel_matrix, make_kernel_fn
 
 ALL = [("fc", 1), ("fc", 2), ("fc", 3), ("conv", 1), ("conv", 2), ("conv", 3), ("myrtle", 5),
        ("rbf", 1), ("linear", 1)]
@@ -86,13 +86,39 @@ def test_standard_parameterization_depends_on_width():
     np.testing.assert_allclose(ntk128, ntk1024)
 
 
-def test_network_shares_the_kernel_architecture():
-    init_fn, apply_fn, kernel_fn = make_network("myrtle", 5, width=4, n_out=10)
-    x = images(2)
-    _, params = init_fn(jax.random.PRNGKey(0), x.shape)
-    assert apply_fn(params, x).shape == (2, 10)
-    np.testing.assert_allclose(kernel_fn(x, x, "nngp"),
-                               make_kernel_fn("myrtle", 5, "nngp")(x, x), rtol=1e-6)
+@pytest.mark.parametrize("parameterization", ["ntk", "standard"])
+def test_wide_random_networks_have_the_kernel_as_covariance(parameterization):
+    # the finite net (core.nn) has the kernels' parameterisation and initialisation: over
+    # random inits, its outputs' covariance is the NNGP (a Monte Carlo check, 2000 nets)
+    from kip_runner.core.nn import init_params, make_net
+    x = images(3, side=4)
+    net = make_net("fc", 2, 512, parameterization=parameterization, n_out=1)
+    params = init_params(net, jax.random.split(jax.random.PRNGKey(0), 2000), x.shape,
+                         jnp.float64)
+    out = jax.vmap(lambda p: net.apply_fn(p, x)[:, 0])(params)  # [S, n]
+    emp = np.asarray(out.T @ out / out.shape[0])  # [n, n]
+    ref = np.asarray(make_kernel_fn("fc", 2, "nngp", parameterization, width=512)(x, x))
+    np.testing.assert_allclose(emp, ref, atol=0.1 * np.abs(ref).max())
+
+
+def test_identical_inputs_have_theta_zero():
+    # a duplicate across the two batches gives the self value k(x, x) whatever the rounding of
+    # the cross and self covariances (the gap below 16 ulps is taken as 0)
+    x1, x2 = images(4, seed=7), images(3, seed=8)
+    x2 = x2.at[1].set(x1[2])
+    for arch, depth in (("fc", 3), ("conv", 2), ("myrtle", 5)):
+        k = make_kernel_fn(arch, depth, "ntk")
+        got = np.asarray(k(x1, x2))
+        assert got[2, 1] == pytest.approx(float(np.asarray(k(x1[2:3]))[0, 0]), rel=1e-13)
+
+
+def test_zero_images_have_finite_kernels_and_derivatives():
+    x = images(3).at[0].set(0.0)
+    for arch, depth in (("fc", 2), ("conv", 1), ("myrtle", 5)):
+        k = make_kernel_fn(arch, depth, "ntk")
+        assert np.isfinite(np.asarray(k(x, x))).all()
+        grad = jax.grad(lambda a: jnp.sum(k(a, x)))(x)  # [3, s, s, 1]
+        assert np.isfinite(np.asarray(grad)).all()
 
 
 @pytest.mark.parametrize("bad,msg", [

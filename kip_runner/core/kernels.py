@@ -1,21 +1,46 @@
-"""Kernel zoo (PAPER.md §4): FCm / Convm / Myrtle-N NTK and NNGP via neural-tangents stax,
-RBF and linear kernels in plain JAX, and blocked evaluation of large kernel matrices.
+"""Kernel zoo (PAPER.md §4): kipctl's own closed-form NNGP and NTK of FCm, Convm and Myrtle-N
+ReLU networks, RBF and linear kernels, and blocked evaluation of large kernel matrices.
 
-The same stax `(init_fn, apply_fn, kernel_fn)` triple gives the finite network for eval-nn,
-so `make_network` and `make_kernel_fn` share one architecture definition.
+The neural kernels propagate a covariance through the layers of the infinite-width network:
+  input:  Σ⁰(x, x') = x·x' / fan   (per pixel pair, over channels; over all features for FC)
+  Dense / Conv (Lee et al. 2018; Novak et al. 2019): Σ' = σ_w² A(Σ) + σ_b², with A the identity
+      for Dense and, for a 3×3 SAME convolution, the mean over the 9 filter taps of Σ at the
+      same offset of both pixels, A(Σ)(p, q) = 1/9 Σ_δ Σ(p+δ, q+δ) (zero outside the image);
+      NTK (Jacot et al. 2018; Arora et al. 2019): Θ' = Σ' + σ_w² A(Θ) ("ntk" parameterisation)
+      or Θ' = fan_in A(Σ) + σ_w² A(Θ) + 1 ("standard", fan_in = the layer's input width,
+      × 9 for a conv).
+  ReLU (arc-cosine kernel, Cho & Saul 2009): with θ = atan2(√(Σ₁₁Σ₂₂ − Σ₁₂²), Σ₁₂),
+      Σ' = (√(Σ₁₁Σ₂₂ − Σ₁₂²) + (π − θ) Σ₁₂) / 2π and Θ' = Θ (π − θ) / 2π.
+  2×2 average pooling: Σ'(p, q) = 1/16 Σ over the two windows; global average pooling: the
+      mean over all pixel pairs; Flatten of a conv stack: the mean over same-pixel pairs.
+
+Three spatial layouts, each with the pixels on the last (fastest) axes, so that the per-layer
+work is elementwise, shifts along those axes, and sums over them that XLA fuses with the
+elementwise work into one loop (a reduction over the leading axes of a spatial-major layout
+[H, W, n1, n2] made the Conv1 step 5x slower on CPU), never a transpose:
+  flat  nngp [n1, n2],             var [n]             FC (after the input's flatten)
+  diag  nngp [n1, n2, H, W],       var [n, H, W]       Convm with a flatten readout: only
+                                                       same-pixel covariances are needed
+  full  nngp [n1, n2, H, W, H, W], var [n, H, W, H, W] Myrtle (pooling mixes pixel pairs)
+`var` is each input's covariance with itself (the ReLU needs its per-pixel diagonal).
+
+FC, RBF and linear kernels are functions of the Gram matrix x1·x2ᵀ and the squared norms
+(`gram_kernel`); the KIP step (core.kip) uses that form directly. Their transcendental
+functions go through `Ops` so the step can compute them once and replay them (Record/Replay in
+core.kip). Derivatives are exact and finite: √ and atan2 have custom JVPs that are zero where
+the root vanishes (identical inputs) and at (0, 0) (zero images).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
-from kip_runner.core._nt import stax
 from kip_runner.core.types import Array, KernelFn
 
 ARCHS = ("fc", "conv", "myrtle", "rbf", "linear")
@@ -23,6 +48,8 @@ KINDS = ("ntk", "nngp")
 PARAMETERIZATIONS = ("ntk", "standard")
 # Conv-block counts before each of the three pooling stages (PAPER.md §4, Shankar et al. 2020).
 MYRTLE_BLOCKS = {5: (1, 1, 1), 7: (1, 2, 2), 10: (2, 3, 3)}
+FILTER = 3  # conv filters are 3×3, stride 1, SAME padding (PAPER.md §4)
+POOL = 2  # Myrtle's average pooling: 2×2 windows, stride 2, VALID
 
 
 def validate_kernel_args(arch: str, depth: int, kind: str, parameterization: str,
@@ -42,43 +69,297 @@ def validate_kernel_args(arch: str, depth: int, kind: str, parameterization: str
         raise ValueError(f"width must be >= 1, got {width}")
 
 
-def stax_layers(arch: str, depth: int, width: int, w_var: float, b_var: float,
-                parameterization: str, n_out: int = 1) -> Sequence:
-    """The stax layer list of FCm, Convm (no pooling) or Myrtle-N with ReLU.
+# ---- transcendental functions with exact, finite derivatives ------------------------------
 
-    Readout layers always use the NTK parameterisation (PAPER.md §4).
+@jax.custom_jvp
+def safe_sqrt(x: Array) -> Array:
+    """sqrt(max(x, 0)); its derivative is 0 where the root is ~0 (identical inputs)."""
+    return jnp.sqrt(jnp.maximum(x, 0.0))
+
+
+@safe_sqrt.defjvp
+def _safe_sqrt_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    root = safe_sqrt(x)
+    return root, sqrt_tangent(root, x_dot)
+
+
+def sqrt_tangent(root: Array, x_dot: Array) -> Array:
+    """d sqrt(x) = x_dot / (2 sqrt(x)), zero where the root is ~0 (x <= 1e-30). The test is on
+    the root itself, not on x: XLA may evaluate x for the test and for the root in different
+    fused loops (other rounding), and a root of 0 next to an x > 1e-30 gave x_dot * 5e29 (a NaN
+    loss at step 3 of float32 FC3 KIP with augmentation). Replayed roots are tested the same
+    way (core.kip)."""
+    return jnp.where(root > 1e-15, x_dot / (2 * jnp.maximum(root, 1e-15)), 0.0)
+
+
+@jax.custom_jvp
+def angle(y: Array, x: Array) -> Array:
+    """arctan2(y, x) for y >= 0, in [0, pi]; pi/2 at (0, 0) (two zero images).
+
+    XLA on CPU evaluates arctan2 with scalar libm calls (~25 ns an element, 14.5 ms for a
+    [6000, 100] block, more than the x_t·x_sᵀ matmul), so float32 uses the Cephes atanf
+    polynomial (range-reduced, ~1e-7 relative error), which vectorises; float64 keeps
+    jnp.arctan2. The derivative is exact (custom JVP).
     """
-    w_std, b_std = math.sqrt(w_var), math.sqrt(b_var)
-    dense = lambda n, p=parameterization: stax.Dense(  # noqa: E731
-        n, W_std=w_std, b_std=b_std, parameterization=p)
-    conv = lambda: stax.Conv(  # noqa: E731
-        width, (3, 3), strides=(1, 1), padding="SAME", W_std=w_std, b_std=b_std,
-        parameterization=parameterization)
-    if arch == "fc":
-        layers = [stax.Flatten()]
-        for _ in range(depth):
-            layers += [dense(width), stax.Relu()]
-    elif arch == "conv":
-        layers = []
-        for _ in range(depth):
-            layers += [conv(), stax.Relu()]
-        layers += [stax.Flatten()]
-    elif arch == "myrtle":
-        layers = [conv(), stax.Relu()]
-        for n_blocks in MYRTLE_BLOCKS[depth]:
-            for _ in range(n_blocks):
-                layers += [conv(), stax.Relu()]
-            layers += [stax.AvgPool((2, 2), strides=(2, 2))]
-        layers += [stax.GlobalAvgPool()]
+    if x.dtype == jnp.float64:
+        return jnp.where((x == 0) & (y == 0), jnp.pi / 2, jnp.arctan2(y, x))
+    ax, ay = jnp.abs(x), jnp.abs(y)
+    hi, lo = jnp.maximum(ax, ay), jnp.minimum(ax, ay)
+    a = lo / jnp.maximum(hi, 1e-37)  # in [0, 1]
+    big = a > 0.41421356  # tan(pi/8): reduce to |z| <= tan(pi/8)
+    z = jnp.where(big, (a - 1.0) / (a + 1.0), a)
+    zz = z * z
+    t = ((((8.05374449538e-2 * zz - 1.38776856032e-1) * zz + 1.99777106478e-1) * zz
+          - 3.33329491539e-1) * zz * z + z)
+    t = jnp.where(big, t + jnp.pi / 4, t)  # atan(lo / hi) in [0, pi/4]
+    t = jnp.where(ay > ax, jnp.pi / 2 - t, t)  # atan(y / |x|) in [0, pi/2]
+    t = jnp.where(x < 0, jnp.pi - t, t)
+    return jnp.where(hi == 0, jnp.pi / 2, t).astype(x.dtype)
+
+
+@angle.defjvp
+def _angle_jvp(primals, tangents):
+    (y, x), (y_dot, x_dot) = primals, tangents
+    return angle(y, x), angle_tangent(y, x, y_dot, x_dot)
+
+
+def angle_tangent(y: Array, x: Array, y_dot: Array, x_dot: Array) -> Array:
+    """d arctan2(y, x) = (x dy - y dx) / (x^2 + y^2), 0 at (0, 0)."""
+    return (x * y_dot - y * x_dot) / jnp.maximum(x * x + y * y, 1e-30)
+
+
+class Ops:
+    """Evaluates a kernel's transcendental functions (core.kip's Record / Replay subclass it to
+    compute them once per KIP step)."""
+
+    def sqrt(self, x: Array) -> Array:
+        return safe_sqrt(x)
+
+    def angle(self, y: Array, x: Array) -> Array:
+        return angle(y, x)
+
+    def exp(self, x: Array) -> Array:
+        return jnp.exp(x)
+
+
+# ---- covariance propagation ------------------------------------------------------------------
+
+class Cov(NamedTuple):
+    """Covariances of one layer's pre-activations for a pair of input batches (module doc):
+    nngp [n1, n2, *S], ntk like nngp or None (not tracked, or zero at the input),
+    var1 [n1, *S], var2 [n2, *S]; S = () flat, (H, W) diag, (H, W, H, W) full."""
+
+    nngp: Array
+    ntk: Optional[Array]
+    var1: Array
+    var2: Array
+
+
+def input_cov(x1: Array, x2: Optional[Array], layout: str) -> Cov:
+    """Σ⁰ = x·x' / C per pixel pair (flat: x·x' / d over all features). x [n, H, W, C]."""
+    c = x1.shape[-1]
+    if layout == "flat":
+        a = jnp.reshape(x1, (x1.shape[0], -1))  # [n1, d]
+        b = a if x2 is None else jnp.reshape(x2, (x2.shape[0], -1))  # [n2, d]
+        d = a.shape[1]
+        v1 = jnp.sum(a * a, -1) / d  # [n1]
+        v2 = v1 if x2 is None else jnp.sum(b * b, -1) / d  # [n2]
+        return Cov((a @ b.T) / d, None, v1, v2)
+    x2_ = x1 if x2 is None else x2
+    if layout == "diag":
+        cross, self_ = "ahwc,bhwc->abhw", "ahwc,ahwc->ahw"
     else:
-        raise ValueError(f"arch '{arch}' has no stax network")
-    return layers + [dense(n_out, "ntk")]
+        cross, self_ = "ahwc,bijc->abhwij", "ahwc,aijc->ahwij"
+    v1 = jnp.einsum(self_, x1, x1) / c  # [n1, *S]
+    v2 = v1 if x2 is None else jnp.einsum(self_, x2_, x2_) / c  # [n2, *S]
+    return Cov(jnp.einsum(cross, x1, x2_) / c, None, v1, v2)
 
 
-def make_network(arch: str, depth: int, width: int, w_var: float = 2.0, b_var: float = 1e-4,
-                 parameterization: str = "ntk", n_out: int = 10):
-    """(init_fn, apply_fn, kernel_fn) of the finite-width network behind a neural kernel."""
-    return stax.serial(*stax_layers(arch, depth, width, w_var, b_var, parameterization, n_out))
+def _n_spatial(cov: Cov) -> int:
+    return cov.var1.ndim - 1  # 0 flat, 2 diag, 4 full
+
+
+def _window_mean(t: Array, n_spatial: int) -> Array:
+    """A(t): the mean over the 3×3 taps of a SAME convolution, the same offset applied to every
+    pixel of the pixel tuple on the last axes (n_spatial = 2: (h, w); 4: (h, w, i, j)); zeros
+    outside."""
+    if n_spatial == 0:
+        return t
+    lead = t.ndim - n_spatial
+    if n_spatial == 2:  # a box window: reduce_window, whose VJP is one more reduce_window (the
+        # sum of 9 slices below has 9 pads as its VJP: the Conv1 KIP step took 8.3 s, not 1.8)
+        return jax.lax.reduce_window(t, 0.0, jax.lax.add, (1,) * lead + (FILTER, FILTER),
+                                     (1,) * t.ndim, "SAME") / FILTER ** 2
+    r = FILTER // 2
+    tp = jnp.pad(t, [(0, 0)] * lead + [(r, r)] * n_spatial)
+    sizes = t.shape[lead:]
+    out = 0.0
+    for dh in range(FILTER):
+        for dw in range(FILTER):
+            starts = (dh, dw) * (n_spatial // 2)
+            idx = (Ellipsis,) + tuple(slice(s, s + n) for s, n in zip(starts, sizes))
+            out = out + tp[idx]
+    return out / FILTER ** 2
+
+
+def affine(cov: Cov, w_var: float, b_var: float, parameterization: str, fan_in: int,
+           conv: bool, track_ntk: bool) -> Cov:
+    """A Dense (conv=False) or 3×3 SAME Conv layer of fan_in inputs (channels × 9 for a conv).
+
+    ntk: Σ' = w A(Σ) + b, Θ' = Σ' + w A(Θ);  standard: Θ' = fan_in A(Σ) + w A(Θ) + 1."""
+    k = _n_spatial(cov) if conv else 0
+    a_nngp = _window_mean(cov.nngp, k)
+    nngp = w_var * a_nngp + b_var
+    var1 = w_var * _window_mean(cov.var1, k) + b_var
+    var2 = var1 if cov.var2 is cov.var1 else w_var * _window_mean(cov.var2, k) + b_var
+    ntk = None
+    if track_ntk:
+        prev = 0.0 if cov.ntk is None else w_var * _window_mean(cov.ntk, k)
+        ntk = nngp + prev if parameterization == "ntk" else fan_in * a_nngp + prev + 1.0
+    return Cov(nngp, ntk, var1, var2)
+
+
+def _pixel_var(var: Array, n_spatial: int) -> Array:
+    """The per-pixel variances of `var` [n, *S]: itself for flat/diag, its diagonal for full
+    ([n, H, W, H, W] -> [n, H, W])."""
+    if n_spatial < 4:
+        return var
+    n, h, w = var.shape[:3]
+    flat = jnp.reshape(var, (n, h * w, h * w))  # [n, HW, HW]
+    return jnp.reshape(jnp.diagonal(flat, axis1=1, axis2=2), (n, h, w))  # [n, H, W]
+
+
+def _outer(v1: Array, v2: Array, n_spatial: int) -> Array:
+    """Σ₁₁Σ₂₂ broadcast to the cross layout: v1 [n1, *P], v2 [n2, *P] per pixel, P = (H, W)
+    or ()."""
+    if n_spatial == 4:  # [n1, 1, H, W, 1, 1] * [1, n2, 1, 1, H, W]
+        return v1[:, None, :, :, None, None] * v2[None, :, None, None, :, :]
+    return v1[:, None] * v2[None, :]
+
+
+def arccos(nngp: Array, prod: Array, ops: Ops) -> tuple[Array, Array]:
+    """ReLU's arc-cosine map: (Σ', Σ̇) from Σ₁₂ = nngp and Σ₁₁Σ₂₂ = prod.
+
+    The root √(Σ₁₁Σ₂₂ − Σ₁₂²) cancels catastrophically for (near-)identical inputs: when Σ₁₂
+    and Σ₁₁ are summed in a different order (a matmul and a sum of squares), identical inputs
+    give a gap of ~1e-16 Σ₁₁Σ₂₂ and θ ~ 1e-8 instead of 0 (5e-9 relative in the FC1 NTK, and a
+    spurious derivative of the root). A gap below 16 ulps (of the dtype) of Σ₁₁Σ₂₂ is
+    rounding noise and is taken as 0: identical inputs get θ = 0 and a zero root derivative
+    whichever way their covariances were summed.
+    """
+    gap = prod - nngp * nngp
+    tol = 16 * jnp.finfo(gap.dtype).eps
+    root = ops.sqrt(jnp.where(gap > tol * prod, gap, 0.0))
+    theta = ops.angle(root, nngp)
+    dot = 0.5 - theta / (2 * jnp.pi)
+    return root / (2 * jnp.pi) + dot * nngp, dot
+
+
+def relu(cov: Cov, ops: Ops) -> Cov:
+    """ReLU: the arc-cosine map of every covariance (module doc)."""
+    k = _n_spatial(cov)
+    p1, p2 = _pixel_var(cov.var1, k), _pixel_var(cov.var2, k)
+    nngp, dot = arccos(cov.nngp, _outer(p1, p2, k), ops)
+    ntk = None if cov.ntk is None else cov.ntk * dot
+    if k < 4:  # same-pixel self covariance: θ = 0, Σ' = Σ / 2
+        var1 = cov.var1 / 2
+        return Cov(nngp, ntk, var1, var1 if cov.var2 is cov.var1 else cov.var2 / 2)
+
+    def self_map(var, p):  # full self covariance [n, H, W, H, W], p [n, H, W]
+        return arccos(var, p[:, :, :, None, None] * p[:, None, None, :, :], Ops())[0]
+    var1 = self_map(cov.var1, p1)
+    return Cov(nngp, ntk, var1, var1 if cov.var2 is cov.var1 else self_map(cov.var2, p2))
+
+
+def _map(cov: Cov, f: Callable[[Array], Array]) -> Cov:
+    var1 = f(cov.var1)
+    return Cov(f(cov.nngp), None if cov.ntk is None else f(cov.ntk), var1,
+               var1 if cov.var2 is cov.var1 else f(cov.var2))
+
+
+def avg_pool(cov: Cov) -> Cov:
+    """2×2 average pooling, stride 2, VALID, of a full layout: Σ'(p, q) = mean of Σ over the
+    4 × 4 pixel pairs of the two windows."""
+    def pool(t):  # [..., H, W, H, W] -> [..., H/2, W/2, H/2, W/2]
+        h, w = t.shape[-4] // POOL, t.shape[-3] // POOL
+        t = t[..., :h * POOL, :w * POOL, :h * POOL, :w * POOL]
+        t = jnp.reshape(t, t.shape[:-4] + (h, POOL, w, POOL, h, POOL, w, POOL))
+        return jnp.sum(t, axis=(-7, -5, -3, -1)) / POOL ** 4
+    return _map(cov, pool)
+
+
+def mean_spatial(cov: Cov) -> Cov:
+    """To the flat layout: Flatten of a diag layout (mean over same-pixel pairs) or global
+    average pooling of a full layout (mean over all pixel pairs)."""
+    k = _n_spatial(cov)
+    return _map(cov, lambda t: jnp.mean(t, axis=tuple(range(t.ndim - k, t.ndim))))
+
+
+# ---- architectures -------------------------------------------------------------------------
+
+Layer = Callable[[Cov, Ops], Cov]
+
+
+def network(arch: str, depth: int, kind: str, parameterization: str, width: int,
+            in_channels: int, in_features: int, w_var: float, b_var: float) -> list[Layer]:
+    """The layers of FCm / Convm / Myrtle-N as covariance maps, readout included (always the
+    ntk parameterisation, PAPER.md §4). in_features: H·W·C (the first Dense's fan-in)."""
+    track = kind == "ntk"
+
+    def dense(fan_in, p=parameterization):
+        return lambda c, ops: affine(c, w_var, b_var, p, fan_in, False, track)
+
+    def conv(channels_in):
+        return lambda c, ops: affine(c, w_var, b_var, parameterization,
+                                     channels_in * FILTER ** 2, True, track)
+    act = lambda c, ops: relu(c, ops)  # noqa: E731
+    if arch == "fc":
+        layers = [dense(in_features), act]
+        layers += [dense(width), act] * (depth - 1)
+    elif arch == "conv":
+        layers = [conv(in_channels), act] + [conv(width), act] * (depth - 1)
+        layers += [lambda c, ops: mean_spatial(c)]  # Flatten
+    else:
+        layers = [conv(in_channels), act]
+        for n_blocks in MYRTLE_BLOCKS[depth]:
+            layers += [conv(width), act] * n_blocks + [lambda c, ops: avg_pool(c)]
+        layers += [lambda c, ops: mean_spatial(c)]  # global average pooling
+    return layers + [dense(width, "ntk")]  # readout
+
+
+def propagate(layers: list[Layer], cov: Cov, kind: str, ops: Ops) -> Array:
+    for layer in layers:
+        cov = layer(cov, ops)
+    return cov.ntk if kind == "ntk" else cov.nngp
+
+
+GramKernel = Callable[..., Array]  # (gram [n1,n2], sq_norms1 [n1], sq_norms2 [n2], ops=Ops())
+
+
+def gram_kernel(arch: str, depth: int, kind: str, parameterization: str, dim: int,
+                w_var: float = 2.0, b_var: float = 1e-4, gamma: float = 1.0, width: int = 1024
+                ) -> Optional[GramKernel]:
+    """k as a function of (gram [n1,n2], sq_norms1 [n1], sq_norms2 [n2], ops=Ops()) for inputs
+    of dim features: FC (either parameterisation), RBF, linear; None for conv and Myrtle.
+    `ops` evaluates its transcendental functions (Ops, or core.kip's Record / Replay)."""
+    if arch == "linear":
+        return lambda g, n1, n2, ops=None: g
+    if arch == "rbf":
+        def rbf(g: Array, n1: Array, n2: Array, ops: Ops = Ops()) -> Array:
+            sq = n1[:, None] + n2[None, :] - 2.0 * g  # [n1, n2]
+            return ops.exp(-gamma * jnp.maximum(sq, 0.0) / dim)
+        return rbf
+    if arch != "fc":
+        return None
+    # in_channels does not enter an FC network (its input is flattened first)
+    layers = network("fc", depth, kind, parameterization, width, 1, dim, w_var, b_var)
+
+    def fc(g: Array, n1: Array, n2: Array, ops: Ops = Ops()) -> Array:
+        v1 = n1 / dim  # [n1]
+        return propagate(layers, Cov(g / dim, None, v1, v1 if n2 is n1 else n2 / dim),
+                         kind, ops)
+    return fc
 
 
 def make_kernel_fn(arch: str, depth: int = 1, kind: str = "ntk", parameterization: str = "ntk",
@@ -96,28 +377,27 @@ def make_kernel_fn(arch: str, depth: int = 1, kind: str = "ntk", parameterizatio
       gamma: RBF bandwidth, k = exp(-gamma ||x1 - x2||^2 / d).
 
     Returns:
-      A pure function (x1, x2=None) -> [n1, n2]; not jitted (callers jit at block level).
+      A pure function (x1, x2=None) -> [n1, n2] in the inputs' dtype; not jitted (callers jit
+      at block level).
     """
     validate_kernel_args(arch, depth, kind, parameterization, width)
-    if arch == "rbf":
-        def rbf(x1: ArrayLike, x2: Optional[ArrayLike] = None) -> Array:
+    if arch in ("fc", "rbf", "linear"):
+        def dot_product(x1: ArrayLike, x2: Optional[ArrayLike] = None) -> Array:
             a = jnp.reshape(x1, (x1.shape[0], -1))  # [n1, d]
             b = a if x2 is None else jnp.reshape(x2, (x2.shape[0], -1))  # [n2, d]
-            sq = (jnp.sum(a * a, -1)[:, None] + jnp.sum(b * b, -1)[None, :]
-                  - 2.0 * a @ b.T)  # [n1, n2]
-            return jnp.exp(-gamma * jnp.maximum(sq, 0.0) / a.shape[1])  # [n1, n2]
-        return rbf
-    if arch == "linear":
-        def linear(x1: ArrayLike, x2: Optional[ArrayLike] = None) -> Array:
-            a = jnp.reshape(x1, (x1.shape[0], -1))  # [n1, d]
-            b = a if x2 is None else jnp.reshape(x2, (x2.shape[0], -1))  # [n2, d]
-            return a @ b.T  # [n1, n2]
-        return linear
-    _, _, stax_kernel_fn = stax.serial(
-        *stax_layers(arch, depth, width, w_var, b_var, parameterization))
+            gram = gram_kernel(arch, depth, kind, parameterization, a.shape[1], w_var, b_var,
+                               gamma, width)
+            n1 = jnp.sum(a * a, -1)  # [n1]
+            return gram(a @ b.T, n1, n1 if x2 is None else jnp.sum(b * b, -1))  # [n1, n2]
+        return dot_product
+    layout = "diag" if arch == "conv" else "full"
 
     def neural(x1: ArrayLike, x2: Optional[ArrayLike] = None) -> Array:
-        return stax_kernel_fn(x1, x2, kind)  # [n1, n2]
+        x1 = jnp.asarray(x1)
+        x2 = None if x2 is None else jnp.asarray(x2)
+        layers = network(arch, depth, kind, parameterization, width, x1.shape[-1],
+                         math.prod(x1.shape[1:]), w_var, b_var)
+        return propagate(layers, input_cov(x1, x2, layout), kind, Ops())  # [n1, n2]
     return neural
 
 

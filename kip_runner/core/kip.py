@@ -27,6 +27,8 @@ from jax.typing import ArrayLike
 from kip_runner.core import krr
 from kip_runner.core.augment import AugmentArgs, augment
 from kip_runner.core.corrupt import freeze
+from kip_runner.core.kernels import (GramKernel, Ops, angle_tangent, gram_kernel,  # noqa: F401
+                                     sqrt_tangent)
 from kip_runner.core.sampling import ClassIndex, class_index, epoch_balanced_indices
 from kip_runner.core.types import Array, KernelFn, PRNGKey
 
@@ -66,71 +68,6 @@ def target_data(x: ArrayLike, y: ArrayLike, labels: ArrayLike, dtype=None) -> Ta
                       class_index(labels, y.shape[1]))
 
 
-# ---- dot-product kernels: k(x1, x2) = f(x1.x2, |x1|^2, |x2|^2) -------------------------------
-# For FC NTK/NNGP (ntk parameterisation), RBF and linear kernels the target side of the step
-# needs only the [n_t, n_s] Gram block x_t.x_s^T and the targets' norms, which are precomputed
-# once for the whole training set. The formulas are neural-tangents' (Dense + ABRelu(0, 1)),
-# checked against core.kernels.make_kernel_fn in the tests.
-
-@jax.custom_jvp
-def _safe_sqrt(x: Array) -> Array:
-    return jnp.sqrt(jnp.maximum(x, 0.0))
-
-
-@_safe_sqrt.defjvp
-def _safe_sqrt_jvp(primals, tangents):
-    (x,), (x_dot,) = primals, tangents
-    root = _safe_sqrt(x)
-    return root, _sqrt_tangent(root, x_dot)
-
-
-def _sqrt_tangent(root: Array, x_dot: Array) -> Array:
-    """d sqrt(x) = x_dot / (2 sqrt(x)), zero where the root is ~0 (identical inputs), as
-    neural-tangents does. The test is on the root itself, not on x. Testing x > 1e-30 instead
-    made float32 FC2/FC3 KIP fail: `kipctl distill kernel=fc3 support=100 augment=true` had a
-    NaN loss at step 3 (FC2 at step 7, the FC-Conv family within 35 steps), from the support
-    kernel's gradient; XLA may evaluate x for the test and for the root in different fused
-    loops (other rounding), and a root of 0 next to an x > 1e-30 gives x_dot * 5e29. The
-    replayed root of the split step (_given_sqrt) is tested the same way."""
-    return jnp.where(root > 1e-15, x_dot / (2 * jnp.maximum(root, 1e-15)), 0.0)
-
-
-@jax.custom_jvp
-def _angle(y: Array, x: Array) -> Array:
-    """arctan2(y, x) for y >= 0, in [0, pi]; pi/2 at (0, 0) as in neural-tangents.
-
-    XLA on CPU evaluates arctan2 with scalar libm calls (~25 ns an element, measured 14.5 ms
-    for the [6000, 100] block, more than the x_t.x_s^T matmul), so float32 uses the Cephes
-    atanf polynomial (range-reduced, ~1e-7 relative error), which vectorises; float64 keeps
-    jnp.arctan2. The derivative is exact (custom JVP).
-    """
-    if x.dtype == jnp.float64:
-        return jnp.where((x == 0) & (y == 0), jnp.pi / 2, jnp.arctan2(y, x))
-    ax, ay = jnp.abs(x), jnp.abs(y)
-    hi, lo = jnp.maximum(ax, ay), jnp.minimum(ax, ay)
-    a = lo / jnp.maximum(hi, 1e-37)  # in [0, 1]
-    big = a > 0.41421356  # tan(pi/8): reduce to |z| <= tan(pi/8)
-    z = jnp.where(big, (a - 1.0) / (a + 1.0), a)
-    zz = z * z
-    t = ((((8.05374449538e-2 * zz - 1.38776856032e-1) * zz + 1.99777106478e-1) * zz
-          - 3.33329491539e-1) * zz * z + z)
-    t = jnp.where(big, t + jnp.pi / 4, t)  # atan(lo / hi) in [0, pi/4]
-    t = jnp.where(ay > ax, jnp.pi / 2 - t, t)  # atan(y / |x|) in [0, pi/2]
-    t = jnp.where(x < 0, jnp.pi - t, t)
-    return jnp.where(hi == 0, jnp.pi / 2, t).astype(x.dtype)
-
-
-@_angle.defjvp
-def _angle_jvp(primals, tangents):
-    (y, x), (y_dot, x_dot) = primals, tangents
-    return _angle(y, x), _angle_tangent(y, x, y_dot, x_dot)
-
-
-def _angle_tangent(y: Array, x: Array, y_dot: Array, x_dot: Array) -> Array:
-    """d arctan2(y, x) = (x dy - y dx) / (x^2 + y^2)."""
-    return (x * y_dot - y * x_dot) / jnp.maximum(x * x + y * y, 1e-30)
-
-
 # ---- the transcendental functions of a gram kernel, computed once per step -----------------
 # XLA:CPU duplicates cheap elementwise producers into each consumer fusion, so within one
 # jitted step the FC kernel's arctan polynomial (and RBF's exp) was evaluated in three
@@ -141,19 +78,6 @@ def _angle_tangent(y: Array, x: Array, y_dot: Array, x_dot: Array) -> Array:
 # (custom JVP), so everything downstream (k_ts, its partials) is cheap arithmetic. make_kip_step
 # computes the recorded values in one jitted call and replays them in the next; outputs of a
 # call are necessarily materialised, so the polynomial runs once.
-
-class Ops:
-    """Evaluates a gram kernel's transcendental functions."""
-
-    def sqrt(self, x: Array) -> Array:
-        return _safe_sqrt(x)
-
-    def angle(self, y: Array, x: Array) -> Array:
-        return _angle(y, x)
-
-    def exp(self, x: Array) -> Array:
-        return jnp.exp(x)
-
 
 class Record(Ops):
     """Ops that also keep every output, in call order (`values`)."""
@@ -206,46 +130,9 @@ def _given(tangent: Callable[..., Array]) -> Callable[..., Array]:
     return f
 
 
-_given_sqrt = _given(lambda x, root, x_dot: _sqrt_tangent(root, x_dot))  # as _safe_sqrt
-_given_angle = _given(lambda y, x, angle, y_dot, x_dot: _angle_tangent(y, x, y_dot, x_dot))
+_given_sqrt = _given(lambda x, root, x_dot: sqrt_tangent(root, x_dot))  # as safe_sqrt
+_given_angle = _given(lambda y, x, value, y_dot, x_dot: angle_tangent(y, x, y_dot, x_dot))
 _given_exp = _given(lambda x, value, x_dot: value * x_dot)
-
-
-GramKernel = Callable[..., Array]  # (gram [n1,n2], sq_norms1 [n1], sq_norms2 [n2], ops=Ops())
-
-
-def gram_kernel(arch: str, depth: int, kind: str, parameterization: str, dim: int,
-                w_var: float = 2.0, b_var: float = 1e-4, gamma: float = 1.0
-                ) -> Optional[GramKernel]:
-    """k as a function of (gram [n1,n2], sq_norms1 [n1], sq_norms2 [n2], ops=Ops()); None when
-    the kernel is not a dot-product kernel handled here (conv, Myrtle, standard
-    parameterisation). `ops` evaluates its transcendental functions (Ops, Record, Replay)."""
-    if arch == "linear":
-        return lambda g, n1, n2, ops=None: g
-    if arch == "rbf":
-        def rbf(g: Array, n1: Array, n2: Array, ops: Ops = Ops()) -> Array:
-            sq = n1[:, None] + n2[None, :] - 2.0 * g  # [n1, n2]
-            return ops.exp(-gamma * jnp.maximum(sq, 0.0) / dim)
-        return rbf
-    if arch != "fc" or parameterization != "ntk":
-        return None
-
-    def fc(g: Array, n1: Array, n2: Array, ops: Ops = Ops()) -> Array:
-        nngp = w_var * g / dim + b_var  # [n1, n2] first Dense
-        c1, c2 = w_var * n1 / dim + b_var, w_var * n2 / dim + b_var  # [n1], [n2]
-        ntk = nngp
-        for _ in range(depth):
-            root = ops.sqrt(c1[:, None] * c2[None, :] - nngp * nngp)  # [n1, n2]
-            angle = ops.angle(root, nngp)  # [n1, n2]
-            dot_sigma = 0.5 - angle / (2 * jnp.pi)
-            nngp = root / (2 * jnp.pi) + dot_sigma * nngp  # ReLU
-            ntk = ntk * dot_sigma
-            c1, c2 = c1 / 2, c2 / 2
-            nngp = w_var * nngp + b_var  # next Dense (the last one is the readout)
-            c1, c2 = w_var * c1 + b_var, w_var * c2 + b_var
-            ntk = nngp + w_var * ntk
-        return ntk if kind == "ntk" else nngp
-    return fc
 
 
 def kip_loss(kernel_fn: KernelFn, x_support: ArrayLike, y_support: ArrayLike,

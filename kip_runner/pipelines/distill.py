@@ -102,12 +102,12 @@ def member_schedule(kernel_key, start: int, stop: int, n_members: int) -> np.nda
 
 
 def gram_fn_of(kernel: KernelConfig, dim: int):
-    """FC (ntk parameterisation), RBF and linear kernels run as dot-product kernels: the step
-    then computes only x_t.x_s^T and reuses precomputed target norms (same values as the
-    neural-tangents kernel, see tests/test_kip.py); None for conv/Myrtle kernels."""
+    """FC, RBF and linear kernels run as dot-product kernels: the step then computes only
+    x_t.x_s^T and reuses precomputed target norms (the same function as make_kernel_fn's, see
+    core.kernels); None for conv/Myrtle kernels."""
     a = kernel.kernel_args()
     return kip.gram_kernel(a["arch"], a["depth"], a["kind"], a["parameterization"], dim,
-                           a["w_var"], a["b_var"], a["gamma"])
+                           a["w_var"], a["b_var"], a["gamma"], a["width"])
 
 
 def _check_inputs(cfg: DistillConfig, ds: Dataset) -> None:
