@@ -6,8 +6,9 @@ rest is handed to `hydra.main`, so overrides, `-m/--multirun`, `--cfg job`, `--h
 changes `jax.config` (x64).
 
 Errors: user mistakes (bad override, value out of range, missing data, foreign checkpoint)
-print one line `kipctl: error: ...` and exit 2; an unexpected exception prints one line that
-points to the traceback saved in the run directory and exits 1.
+print one line `kipctl: error: ...` and exit 2; an unexpected exception (a bug: ImportError,
+KeyError, ...) prints one line that points to the traceback saved in the run directory
+(traceback.txt; HYDRA_FULL_ERROR=1 when the job had not started) and exits 1.
 """
 
 from __future__ import annotations
@@ -91,17 +92,40 @@ def one_line(ex: BaseException) -> str:
     return text.replace(".;", ";")
 
 
+def is_user_error(ex: BaseException) -> bool:
+    """Bad input (exit 2): a JobError that says so, kipctl's KipctlError, and Hydra's and
+    OmegaConf's own errors (unknown key or config group option, wrong type, bad override).
+    Anything else is a bug (exit 1)."""
+    if isinstance(ex, JobError):
+        return ex.user
+    from kip_runner.errors import KipctlError  # noqa: PLC0415
+
+    user: tuple[type, ...] = (KipctlError,)
+    try:
+        from hydra.errors import HydraException  # noqa: PLC0415
+        from omegaconf.errors import OmegaConfBaseException  # noqa: PLC0415
+        user += (HydraException, OmegaConfBaseException)
+    except ImportError:  # a broken install is not the user's input
+        pass
+    return isinstance(ex, user)
+
+
 def _run_and_report(func: Callable):
     """Replaces hydra._internal.utils.run_and_report: one line per error instead of a
-    stack trace (HYDRA_FULL_ERROR=1 still re-raises for debugging)."""
+    stack trace (HYDRA_FULL_ERROR=1 still re-raises for debugging). Errors inside a job
+    arrive as JobError (the task reports them); others come from outside any job."""
     try:
         return func()
     except Exception as ex:  # noqa: BLE001 - this is the top-level reporter
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        user = not isinstance(ex, JobError) or ex.user
-        print(f"kipctl: error: {one_line(ex)}", file=sys.stderr)
-        sys.exit(2 if user else 1)
+        if is_user_error(ex):
+            print(f"kipctl: error: {one_line(ex)}", file=sys.stderr)
+            sys.exit(2)
+        message = one_line(ex) if isinstance(ex, JobError) else \
+            f"{type(ex).__name__}: {one_line(ex)} (HYDRA_FULL_ERROR=1 shows the traceback)"
+        print(f"kipctl: error: {message}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _make_task(name: str, command: Command) -> Callable:
@@ -111,8 +135,7 @@ def _make_task(name: str, command: Command) -> Callable:
         from hydra.types import RunMode  # noqa: PLC0415
         from omegaconf import OmegaConf  # noqa: PLC0415
 
-        from kip_runner.errors import KipctlError  # noqa: PLC0415
-        from kip_runner.pipelines.runner import RunFailed, execute  # noqa: PLC0415
+        from kip_runner.errors import KipctlError, RunFailed  # noqa: PLC0415
         from kip_runner.runs.rundir import RunDir  # noqa: PLC0415
 
         rundir = RunDir(HydraConfig.get().runtime.output_dir, name)
@@ -132,11 +155,19 @@ def _make_task(name: str, command: Command) -> Callable:
             rundir.discard_if_fresh()
             raise fail(one_line(ex)) from None
         try:
+            # Imported here so that a broken import (jax, a pipeline) is recorded like a bug.
+            from kip_runner.pipelines.runner import execute  # noqa: PLC0415
+
             return execute(command.module, typed, container, rundir)
         except KipctlError as ex:
             raise fail(one_line(ex)) from None
-        except RunFailed as ex:
+        except RunFailed as ex:  # recorded by execute (traceback.txt, status failed)
             raise fail(str(ex), user=False) from None
+        except Exception as ex:  # noqa: BLE001 - a bug outside pipeline.run: record it too
+            message = rundir.record_failure(ex)
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            raise fail(message, user=False) from None
     return task
 
 
@@ -165,7 +196,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 2
     if command.config_name is None:
         return importlib.import_module(command.module).main(argv[1:])
+    _run_and_report(lambda: _run_hydra_command(name, command, argv[1:]))
+    return 0
 
+
+def _run_hydra_command(name: str, command: Command, overrides: list[str]) -> None:
     import hydra  # noqa: PLC0415
     import hydra._internal.utils as hydra_utils  # noqa: PLC0415
 
@@ -177,7 +212,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     logging.getLogger("jax._src.xla_bridge").setLevel(logging.WARNING)
     # Pinned hydra-core 1.3: _run_hydra looks run_and_report up in this module at call time.
     hydra_utils.run_and_report = _run_and_report
-    sys.argv = [f"kipctl {name}"] + argv[1:]
+    sys.argv = [f"kipctl {name}"] + overrides
     hydra.main(config_path=CONF_DIR, config_name=command.config_name,
                version_base="1.3")(_make_task(name, command))()
-    return 0

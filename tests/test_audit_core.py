@@ -5,7 +5,6 @@ import math
 import jax
 import numpy as np
 import pytest
-from jax.experimental import enable_x64
 from scipy import stats
 
 from kip_runner.core import audit
@@ -212,10 +211,10 @@ def test_balanced_membership_is_exactly_balanced(runs):
 
 def test_membership_design_does_not_depend_on_the_x64_flag():
     labels = np.repeat(np.arange(4), 6)
-    with enable_x64(True):
+    with jax.enable_x64(True):
         a = audit.balanced_membership(jax.random.PRNGKey(5), labels, 5)
         ua, ha = audit.universe_and_population(jax.random.PRNGKey(6), np.arange(80) % 4, 24, 4)
-    with enable_x64(False):
+    with jax.enable_x64(False):
         b = audit.balanced_membership(jax.random.PRNGKey(5), labels, 5)
         ub, hb = audit.universe_and_population(jax.random.PRNGKey(6), np.arange(80) % 4, 24, 4)
     assert np.array_equal(a, b) and np.array_equal(ua, ub) and np.array_equal(ha, hb)

@@ -1,13 +1,16 @@
 """Integration tier: the kipctl CLI as a subprocess, the run-dir contract, error lines."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from kip_runner.runs.support import save_support
-from tests.conftest import assert_one_line_error, requires_data
+from tests.conftest import REPO, assert_one_line_error, requires_data
 
 pytestmark = pytest.mark.integration
 
@@ -66,12 +69,36 @@ def test_eval_krr_reads_a_support_file_in_kip_convnet_schema(kipctl, tmp_path):
     ("support=notanint", "could not be converted to Integer"),
     ("rho=1.0", "rho must lie in [0, 1)"),
     ("support=5", "smaller than the number of classes"),
+    ("kernel.width=[1", "no viable alternative at input '[1'"),  # override grammar
+    ("dataset.n_train=x", "could not be converted to Integer"),  # nested wrong type
 ])
 def test_bad_input_is_one_line_and_leaves_nothing(kipctl, tmp_path, override, msg):
     run = tmp_path / "run"
     out = kipctl("eval-krr", "dataset=synthetic", override, f"hydra.run.dir={run}")
     assert_one_line_error(out, msg)
     assert not run.exists()
+
+
+def test_an_internal_error_exits_1_with_one_line_and_a_traceback(tmp_path):
+    """A bug (here an internal ImportError: the pipeline module does not import) is not the
+    user's fault: exit 1, one line that points to traceback.txt, no traceback on stderr."""
+    run = tmp_path / "run"
+    code = ("import sys; sys.modules['kip_runner.pipelines.eval_krr'] = None; "  # -> ImportError
+            "from kip_runner.cli import main; sys.exit(main(sys.argv[1:]))")
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", code, "eval-krr", "dataset=synthetic",
+                          f"hydra.run.dir={run}"], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=300)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert out.returncode == 1, out.stderr
+    assert len(lines) == 1 and lines[0].startswith("kipctl: error: ModuleNotFoundError: import "
+                                                   "of kip_runner.pipelines.eval_krr halted"), \
+        out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    tb = run / "traceback.txt"
+    assert str(tb) in lines[0]
+    assert "Traceback" in tb.read_text() and "kip_runner.pipelines.eval_krr" in tb.read_text()
 
 
 def test_missing_data_and_support_file_fail_with_one_line(kipctl, tmp_path):

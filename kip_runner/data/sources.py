@@ -184,9 +184,15 @@ def read_from_dir(name: str, data_dir: str) -> RawSplits:
 
 
 def read_from_tfds(name: str) -> RawSplits:
-    """tensorflow_datasets fallback for users online (or with a populated tfds cache)."""
+    """tensorflow_datasets fallback for users online (or with a populated tfds cache).
+    TensorFlow is not a dependency of kipctl: it comes with the extra `kip_runner[tfds]`."""
     try:
         import tensorflow as tf  # noqa: PLC0415  (lazy: 5 s import, only on this path)
+    except ImportError:
+        raise KipctlError(f"no data_dir given (KIP_DATA_DIR unset) and loading '{name}' "
+                          "through tensorflow_datasets needs TensorFlow: set KIP_DATA_DIR, or "
+                          "pip install 'kip_runner[tfds]'") from None
+    try:
         tf.config.set_visible_devices([], "GPU")  # keep TF off the accelerators JAX uses
         import tensorflow_datasets as tfds  # noqa: PLC0415
         splits = tfds.as_numpy(tfds.load(name, split=["train", "test"], batch_size=-1,

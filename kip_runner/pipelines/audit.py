@@ -41,7 +41,6 @@ from typing import NamedTuple, Optional
 import jax
 import numpy as np
 import pandas as pd
-from jax.experimental import enable_x64
 
 from kip_runner.config.audit_schema import AUDIT_SCORES, DISTILLED_CELLS, AuditConfig
 from kip_runner.config.schema import DatasetConfig
@@ -223,7 +222,7 @@ def initial_support(dcfg, ds) -> tuple[np.ndarray, Optional[np.ndarray]]:
       KipctlError: the recomputed init images are not rows of ds (distill's draw changed:
         the init / other split would be wrong).
     """
-    with enable_x64(bool(dcfg.x64)):
+    with jax.enable_x64(bool(dcfg.x64)):
         keys = distill.run_keys(dcfg.seed)
         x0, _ = distill.init_support(keys.init, ds, dcfg, np.float32)
         x0 = np.asarray(x0, np.float32)  # [m,H,W,C]

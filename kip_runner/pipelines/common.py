@@ -9,7 +9,6 @@ from typing import Optional
 
 import jax
 import numpy as np
-from jax.experimental import enable_x64
 from tqdm.auto import tqdm
 
 from kip_runner.config.schema import DatasetConfig, KernelConfig
@@ -50,8 +49,8 @@ def dataset_from_config(cfg: DatasetConfig, x64: bool = False) -> Dataset:
 def precision(x64: bool):
     """A context with jax_enable_x64 = x64, whatever the process-wide flag says: float64
     arrays stay float64 when x64, and float32 computations stay float32 when not (some
-    neural-tangents kernels promote to float64 whenever x64 is on)."""
-    return enable_x64(bool(x64))
+    kernels promote to float64 whenever x64 is on)."""
+    return jax.enable_x64(bool(x64))
 
 
 class Kernel:

@@ -313,7 +313,7 @@ def natural_counterpart(cfg: dict, cache: Optional[dict] = None
     pipelines.distill.run draws its init=image support (for init=noise: the subset it would
     have drawn). Returns (x [n,H,W,C] preprocessed, classes [n]) or None when the dataset
     cannot be loaded here (logged)."""
-    from jax.experimental import enable_x64  # noqa: PLC0415
+    import jax  # noqa: PLC0415
 
     from kip_runner.core.corrupt import corrupt  # noqa: PLC0415
     from kip_runner.pipelines.common import dataset_from_config  # noqa: PLC0415
@@ -336,7 +336,7 @@ def natural_counterpart(cfg: dict, cache: Optional[dict] = None
     dtype = np.float64 if dcfg.x64 else np.float32
     try:
         # The run's own precision: under x64 the sampling jitter and noise are float64 draws.
-        with enable_x64(bool(dcfg.x64)):
+        with jax.enable_x64(bool(dcfg.x64)):
             key = json.dumps([dataclasses.asdict(data), dcfg.x64], sort_keys=True)
             if key not in cache:
                 cache[key] = dataset_from_config(data, bool(dcfg.x64))

@@ -13,18 +13,13 @@ import dataclasses
 import importlib
 import json
 import logging
-import traceback
 
 import jax
 
-from kip_runner.errors import KipctlError
+from kip_runner.errors import KipctlError, RunFailed
 from kip_runner.runs.rundir import RunDir, fingerprint, read_json
 
 log = logging.getLogger(__name__)
-
-
-class RunFailed(Exception):
-    """An unexpected (non-user) failure, already recorded in the run directory."""
 
 
 def config_dict(typed) -> dict:
@@ -80,10 +75,7 @@ def execute(module: str, typed, container: dict, rundir: RunDir) -> dict:
         rundir.fail("interrupted")
         raise
     except Exception as ex:  # noqa: BLE001 - record, then report in one line
-        tb_path = rundir / "traceback.txt"
-        tb_path.write_text(traceback.format_exc())
-        rundir.fail(f"{type(ex).__name__}: {ex}")
-        raise RunFailed(f"{type(ex).__name__}: {ex} (traceback in {tb_path})") from ex
+        raise RunFailed(rundir.record_failure(ex)) from ex
     rundir.finish(metrics)
     log.info("%s done: %s -> %s", rundir.command, metrics, rundir.path)
     return metrics

@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -99,13 +100,13 @@ def git_sha() -> Optional[str]:
 def environment() -> dict:
     """Versions and devices, for reproducibility."""
     import jax  # noqa: PLC0415
-    import neural_tangents  # noqa: PLC0415
+    import jaxlib  # noqa: PLC0415
     import optax  # noqa: PLC0415
 
     return {
         "python": platform.python_version(),
         "jax": jax.__version__,
-        "neural_tangents": getattr(neural_tangents, "__version__", "0.6.5"),
+        "jaxlib": jaxlib.__version__,
         "optax": optax.__version__,
         "devices": [str(d) for d in jax.devices()],
         "x64": bool(jax.config.jax_enable_x64),
@@ -163,6 +164,18 @@ class RunDir:
                                                 "reason": reason, "metrics": metrics or {}})
         self._update(status="failed", reason=reason,
                      finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+    def record_failure(self, ex: BaseException) -> str:
+        """Records an unexpected failure (a bug, not bad input): its traceback in
+        traceback.txt and, when run.json says this run is running, status failed with the
+        reason. Returns the one-line message for the user, pointing to traceback.txt."""
+        tb_path = self.path / "traceback.txt"
+        tb_path.parent.mkdir(parents=True, exist_ok=True)
+        tb_path.write_text("".join(traceback.format_exception(type(ex), ex, ex.__traceback__)))
+        reason = f"{type(ex).__name__}: {ex}"
+        if self.status() == "running":
+            self.fail(reason)
+        return f"{' '.join(reason.split())} (traceback in {tb_path})"
 
     def discard_if_fresh(self) -> bool:
         """Removes the directory if it holds only what Hydra wrote before the job started
