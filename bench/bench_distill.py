@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_BENCH = REPO.parent / "shared" / "bench"
+SHARED_BENCH = Path(os.environ.get("KIP_SHARED_BENCH", REPO.parent / "shared" / "bench"))
 # name -> (kernel option, support, target batch, rho, augment, timed steps)
 CASES = {
     "fc1-10-t6000": ("fc1", 10, 6000, 0.0, False, 40),
@@ -50,6 +50,8 @@ CASES = {
     "fc1-rho0.9-1000-t2000": ("fc1", 1000, 2000, 0.9, False, 15),
     "fc1-rho0.9-aug-1000-t2000": ("fc1", 1000, 2000, 0.9, True, 15),
     "conv1-100-t1000": ("conv1", 100, 1000, 0.0, False, 3),
+    "myrtle5-10-t100": ("myrtle5", 10, 100, 0.0, False, 3),
+    "fc1-100-t50000": ("fc1", 100, 50000, 0.0, False, 20),
     # the linear kernel x.y: the same step with no elementwise kernel work, so what is left
     # over its floor is the step's own cost (sampling, gather, solve, Adam); against FC1's
     # reference it is the most an FC1 step could gain if its arc-cosine work were free
@@ -71,7 +73,7 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def one(name: str, steps_override: int | None, nt_kernel: bool = False) -> dict:
+def one(name: str, steps_override: int | None, kernel_fn_path: bool = False) -> dict:
     """Runs one kipctl case in this process and returns its figures."""
     import jax  # noqa: PLC0415
     import jax.numpy as jnp  # noqa: PLC0415
@@ -91,7 +93,8 @@ def one(name: str, steps_override: int | None, nt_kernel: bool = False) -> dict:
     steps = steps_override or steps
     from profile_step import KERNELS  # noqa: PLC0415  (bench/: fc1, rbf, linear)
 
-    kcfg = {**KERNELS, "conv1": KernelConfig(name="conv1", arch="conv", width=128)}[kernel]
+    kcfg = {**KERNELS, "conv1": KernelConfig(name="conv1", arch="conv", width=128),
+            "myrtle5": KernelConfig(name="myrtle5", arch="myrtle", depth=5, width=128)}[kernel]
     ds = load_dataset("mnist", os.environ.get("KIP_DATA_DIR", str(REPO.parent / "shared/data")))
     data = kip.target_data(ds.x_train, ds.targets(), ds.y_train, jnp.float32)
     idx = np.asarray(sample_indices(jax.random.PRNGKey(0), ds.y_train, n_s, 10))  # [n_s]
@@ -101,7 +104,7 @@ def one(name: str, steps_override: int | None, nt_kernel: bool = False) -> dict:
         x0, mask = (np.asarray(a) for a in corrupt(jax.random.PRNGKey(2), x0, rho, "noise"))
     tx = kip.make_optimizer(0.01, kip.frozen_mask(mask, 10, False))
     state = kip.init_state(jnp.asarray(x0), jnp.asarray(ds.targets()[idx]), tx)
-    gram_fn = None if nt_kernel else gram_fn_of(kcfg, int(np.prod(ds.x_train.shape[1:])))
+    gram_fn = None if kernel_fn_path else gram_fn_of(kcfg, int(np.prod(ds.x_train.shape[1:])))
     step = kip.make_kip_step(make_kernel_fn(**kcfg.kernel_args()), tx, reg=1e-6,
                              target_batch=n_t, n_classes=10,
                              augment_args=AugmentArgs() if aug else None, gram_fn=gram_fn)
@@ -125,7 +128,7 @@ def one(name: str, steps_override: int | None, nt_kernel: bool = False) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "rss_growth_mb": round(rss_mb() - rss_early, 1),
             "final_loss": float(m["loss"]) if np.isfinite(m["loss"]) else None,  # JSON has no NaN
-            "path": "neural-tangents kernel" if nt_kernel or gram_fn is None else "gram"}
+            "path": "kernel_fn" if gram_fn is None else "gram"}
 
 
 def run_json(cmd: list[str]) -> dict:
@@ -158,14 +161,14 @@ def main() -> int:
     p.add_argument("--steps", type=int, default=None, help="timed steps per case")
     p.add_argument("--no-reference", action="store_true", help="skip refkip.py")
     p.add_argument("--out", default=str(REPO / "results" / "distill" / "bench"))
-    p.add_argument("--nt-kernel", action="store_true",
-                   help="use the neural-tangents kernel_fn instead of the dot-product path")
+    p.add_argument("--kernel-fn", action="store_true",
+                   help="differentiate make_kernel_fn's kernel instead of the dot-product path")
     p.add_argument("--note", default="", help="a line on the conditions, for the md header "
                    "(e.g. other jobs paused with SIGSTOP during the run)")
     p.add_argument("--one", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.steps, args.nt_kernel)))
+        print(json.dumps(one(args.one, args.steps, args.kernel_fn)))
         return 0
     rows, floors, refs = [], {}, {}
     start_load = load()
@@ -174,7 +177,7 @@ def main() -> int:
         before = load()
         row = run_json([sys.executable, __file__, "--one", name]
                        + (["--steps", str(args.steps)] if args.steps else [])
-                       + (["--nt-kernel"] if args.nt_kernel else []))
+                       + (["--kernel-fn"] if args.kernel_fn else []))
         if (n_s, n_t) not in floors:
             floors[(n_s, n_t)] = (floor(n_s, n_t, False), floor(n_s, n_t, True))
         row["floor_ms"], row["floor_kss_ms"] = (round(v, 2) for v in floors[(n_s, n_t)])
