@@ -50,7 +50,7 @@ CASES = {
     "fc1-rho0.9-1000-t2000": ("fc1", 1000, 2000, 0.9, False, 15),
     "fc1-rho0.9-aug-1000-t2000": ("fc1", 1000, 2000, 0.9, True, 15),
     "conv1-100-t1000": ("conv1", 100, 1000, 0.0, False, 3),
-    "myrtle5-10-t100": ("myrtle5", 10, 100, 0.0, False, 3),
+    "myrtle5-10-t20": ("myrtle5", 10, 20, 0.0, False, 3),
     "fc1-100-t50000": ("fc1", 100, 50000, 0.0, False, 20),
     # the linear kernel x.y: the same step with no elementwise kernel work, so what is left
     # over its floor is the step's own cost (sampling, gather, solve, Adam); against FC1's
@@ -133,7 +133,9 @@ def one(name: str, steps_override: int | None, kernel_fn_path: bool = False) -> 
 
 def run_json(cmd: list[str]) -> dict:
     out = subprocess.run(cmd, capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=str(REPO), **BLAS))
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                             [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+                             **BLAS))
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

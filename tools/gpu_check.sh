@@ -38,20 +38,24 @@ if [ "$SCALE" = smoke ]; then
   CASES=fc1-10-t2000,conv1-100-t1000; BSTEPS=2; STEPS=20; SUPPORTS="10"; SEEDS="0 1"
   TESTS="tests/test_kernels.py"; TEST_S=300; PROBE=""
 else
-  CASES=fc1-10-t6000,fc1-100-t6000,fc1-1000-t2000,rbf-100-t6000,conv1-100-t1000,myrtle5-10-t100
+  CASES=fc1-10-t6000,fc1-100-t6000,fc1-1000-t2000,rbf-100-t6000,conv1-100-t1000,myrtle5-10-t20
   BSTEPS=20; STEPS=10000; SUPPORTS="10 100"; SEEDS="0 1 2 3 4"
   TESTS="-m not\ slow"; TEST_S=200; PROBE=1
 fi
 
+PARTS=${GPU_CHECK_PARTS:-bench,table1,tests}  # a rerun can take a subset
+if [[ $PARTS == *bench* ]]; then
 log "1/3 bench: kipctl distill step ($CASES) and kip_probe, nothing else running"
 timeout 170 python3 bench/bench_distill.py --cases "$CASES" --steps "$BSTEPS" --no-reference \
   --out "$RES/bench_distill" --note "one GPU ($(head -2 "$RES/env.txt" | tail -1)); floors from matmul_floor.py on the same GPU" \
   > "$RES/bench_distill.log" 2>&1 || log "bench_distill exit $?"
 if [ -n "$PROBE" ]; then
-  timeout 60 python3 "$KIP_SHARED_BENCH/kip_probe.py" bench > "$RES/kip_probe_bench.txt" 2>&1 \
+  timeout 120 python3 "$KIP_SHARED_BENCH/kip_probe.py" bench > "$RES/kip_probe_bench.txt" 2>&1 \
     || log "kip_probe exit $?"
 fi
+fi
 
+if [[ $PARTS == *table1* ]]; then
 log "2/3 Table 1 KIP rows: rbf, fc1 x support $SUPPORTS x seeds $SEEDS, $STEPS steps"
 cells=()
 for k in rbf fc1; do for n in $SUPPORTS; do for s in $SEEDS; do cells+=("$k $n $s"); done; done; done
@@ -61,16 +65,21 @@ printf '%s\n' "${cells[@]}" | timeout 250 xargs -P 5 -L 1 bash -c \
    > '"$RUNS"'/table1-$0-n$1-s$2.log 2>&1 || echo "cell $0 $1 $2 exit $?"' \
   > "$RES/table1_xargs.log" 2>&1 &
 kip=$!
+fi
 
+if [[ $PARTS == *tests* ]]; then
 log "3/3 fast tests beside it (${TEST_S} s box)"
 XDIST=$(python3 -c "import xdist" 2>/dev/null && echo "-n 4")
 eval timeout "$TEST_S" python3 -m pytest -q -p no:cacheprovider "$TESTS" $XDIST \
   > "$RES/tests.log" 2>&1 || log "tests exit $?"
 tail -3 "$RES/tests.log" | tee -a "$RES/gpu_check.log"
+fi
+if [[ $PARTS == *table1* ]]; then
 wait $kip || log "table 1 xargs exit $?"
 cat "$RES/table1_xargs.log" >> "$RES/gpu_check.log"
 python3 tools/gpu_table1.py "$RUNS/table1" "$RES/table1" | tee -a "$RES/gpu_check.log"
+fi
 log "done"
 if [ -n "${OUT:-}" ] && [ "$OUT" != "$RES" ]; then  # the device tool brings back $OUT only
-  cp "$RES"/{gpu_check.log,env.txt,bench_distill.json,bench_distill.md,kip_probe_bench.txt,tests.log,table1.csv,table1.md} "$OUT"/ 2>/dev/null
+  cp "$RES"/{gpu_check.log,env.txt,bench_distill.json,bench_distill.md,bench_distill.log,kip_probe_bench.txt,tests.log,table1.csv,table1.md} "$OUT"/ 2>/dev/null
 fi
