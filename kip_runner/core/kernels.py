@@ -133,8 +133,10 @@ class Ops:
     """Evaluates a kernel's transcendental functions (core.kip's Record / Replay subclass it to
     compute them once per KIP step)."""
 
-    def sqrt(self, x: Array) -> Array:
-        return safe_sqrt(x)
+    def sqrt(self, x: Array, floor: Array | float = 0.0) -> Array:
+        """sqrt(x), and 0 where x <= floor (then with a zero derivative: safe_sqrt's tangent is
+        0 where the root is 0, so a replayed root needs no floor)."""
+        return safe_sqrt(jnp.where(x > floor, x, 0.0))
 
     def angle(self, y: Array, x: Array) -> Array:
         return angle(y, x)
@@ -249,8 +251,7 @@ def arccos(nngp: Array, prod: Array, ops: Ops) -> tuple[Array, Array]:
     whichever way their covariances were summed.
     """
     gap = prod - nngp * nngp
-    tol = 16 * jnp.finfo(gap.dtype).eps
-    root = ops.sqrt(jnp.where(gap > tol * prod, gap, 0.0))
+    root = ops.sqrt(gap, 16 * jnp.finfo(gap.dtype).eps * prod)
     theta = ops.angle(root, nngp)
     dot = 0.5 - theta / (2 * jnp.pi)
     return root / (2 * jnp.pi) + dot * nngp, dot

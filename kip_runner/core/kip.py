@@ -89,8 +89,8 @@ class Record(Ops):
         self.values.append(value)
         return value
 
-    def sqrt(self, x):
-        return self._keep(super().sqrt(x))
+    def sqrt(self, x, floor=0.0):
+        return self._keep(super().sqrt(x, floor))
 
     def angle(self, y, x):
         return self._keep(super().angle(y, x))
@@ -106,7 +106,7 @@ class Replay(Ops):
     def __init__(self, values):
         self._values = iter(values)
 
-    def sqrt(self, x):
+    def sqrt(self, x, floor=0.0):  # the recorded root is 0 where x <= floor: tangent 0
         return _given_sqrt(x, next(self._values))
 
     def angle(self, y, x):
