@@ -47,19 +47,19 @@ SHAPES = {"mnist": (28, 28, 1), "cifar": (32, 32, 3)}
 W_VAR, B_VAR, WIDTH = 2.0, 1e-4, 64
 
 
-def layers(arch: str, depth: int, parameterization: str) -> list:
-    w_std, b_std = W_VAR ** 0.5, B_VAR ** 0.5
-
-    def dense(n, p=parameterization):
-        return stax.Dense(n, W_std=w_std, b_std=b_std, parameterization=p)
+def body(arch: str, depth: int, parameterization: str, width: int = WIDTH,
+         w_var: float = W_VAR, b_var: float = B_VAR) -> list:
+    """FCm / Convm / Myrtle-N up to the readout, in stax (also tools/nt_fixtures_nets.py's)."""
+    w_std, b_std = w_var ** 0.5, b_var ** 0.5
 
     def conv():
-        return stax.Conv(WIDTH, (3, 3), strides=(1, 1), padding="SAME", W_std=w_std,
+        return stax.Conv(width, (3, 3), strides=(1, 1), padding="SAME", W_std=w_std,
                          b_std=b_std, parameterization=parameterization)
     if arch == "fc":
         out = [stax.Flatten()]
         for _ in range(depth):
-            out += [dense(WIDTH), stax.Relu()]
+            out += [stax.Dense(width, W_std=w_std, b_std=b_std,
+                               parameterization=parameterization), stax.Relu()]
     elif arch == "conv":
         out = []
         for _ in range(depth):
@@ -72,7 +72,13 @@ def layers(arch: str, depth: int, parameterization: str) -> list:
                 out += [conv(), stax.Relu()]
             out += [stax.AvgPool((2, 2), strides=(2, 2))]
         out += [stax.GlobalAvgPool()]
-    return out + [dense(1, "ntk")]
+    return out
+
+
+def layers(arch: str, depth: int, parameterization: str) -> list:
+    """The kernel's network: body and a width-1 readout (always the ntk parameterisation)."""
+    readout = stax.Dense(1, W_std=W_VAR ** 0.5, b_std=B_VAR ** 0.5, parameterization="ntk")
+    return body(arch, depth, parameterization) + [readout]
 
 
 def inputs(shape: tuple, seed: int) -> tuple[np.ndarray, np.ndarray]:

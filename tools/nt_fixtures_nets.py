@@ -44,8 +44,8 @@ import jax.numpy as jnp  # noqa: E402
 import neural_tangents as nt  # noqa: E402
 import numpy as np  # noqa: E402
 from neural_tangents import stax  # noqa: E402
+from nt_fixtures import body  # noqa: E402  (tools/, this script's directory)
 
-MYRTLE_BLOCKS = {5: (1, 1, 1), 7: (1, 2, 2), 10: (2, 3, 3)}  # = kip_runner.core.kernels'
 INPUT_SHAPES = {"mnist": (3, 28, 28, 1), "cifar": (3, 32, 32, 3), "small": (3, 16, 16, 3)}
 N_OUT = 10
 
@@ -91,22 +91,8 @@ def network(arch, depth, width, parameterization, w_var, b_var, readout_w_var):
 
     def pool():
         return stax.AvgPool((2, 2), strides=(2, 2))
-    if arch == "fc":
-        layers = [stax.Flatten()]
-        for _ in range(depth):
-            layers += [dense(width), stax.Relu()]
-    elif arch == "conv":
-        layers = []
-        for _ in range(depth):
-            layers += [conv(width, 3), stax.Relu()]
-        layers += [stax.Flatten()]
-    elif arch == "myrtle":
-        layers = [conv(width, 3), stax.Relu()]
-        for n_blocks in MYRTLE_BLOCKS[depth]:
-            for _ in range(n_blocks):
-                layers += [conv(width, 3), stax.Relu()]
-            layers += [pool()]
-        layers += [stax.GlobalAvgPool()]
+    if arch in ("fc", "conv", "myrtle"):  # the kernels' networks (tools/nt_fixtures.py)
+        layers = body(arch, depth, parameterization, width, w_var, b_var)
     elif arch == "lenet":
         c2, d1, d2 = max(1, round(width * 16 / 6)), 20 * width, 14 * width
         layers = [conv(width, 5), stax.Relu(), pool(), conv(c2, 5), stax.Relu(), pool(),
