@@ -3,6 +3,7 @@ refusal of a foreign checkpoint, the non-finite guard, bad inputs, multi-device 
 a slow real-MNIST band check."""
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -135,8 +136,12 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_checkpoint(kip
     out = distill(*SYN, "lr=1e30", "steps=20", "ckpt_every=1", "eval_every=0",
                  f"hydra.run.dir={run}")
     line = _one_error_line(out)
-    assert "non-finite KIP loss" in line and "at step 2" in line, line
-    assert (run / "checkpoints/LATEST").read_text().strip() == "step_000001.npz"
+    # the step at which lr=1e30 overflows depends on the kernel's float32 rounding (step 2 on
+    # neural-tangents, 3 on kipctl's kernels); the message must name it, and the last kept
+    # checkpoint must be the step before it
+    found = re.search(r"non-finite KIP loss \(\w+\) at step (\d+);", line)
+    assert found and 1 < int(found[1]) < 20, line
+    assert (run / "checkpoints/LATEST").read_text().strip() == f"step_{int(found[1]) - 1:06d}.npz"
     assert json.loads((run / "run.json").read_text())["status"] == "failed"
 
 

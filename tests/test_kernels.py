@@ -93,9 +93,9 @@ def test_wide_random_networks_have_the_kernel_as_covariance(parameterization):
     from kip_runner.core.nn import init_params, make_net
     x = images(3, side=4)
     net = make_net("fc", 2, 512, parameterization=parameterization, n_out=1)
-    params = init_params(net, jax.random.split(jax.random.PRNGKey(0), 2000), x.shape,
-                         jnp.float64)
-    out = jax.vmap(lambda p: net.apply_fn(p, x)[:, 0])(params)  # [S, n]
+    keys = jax.random.split(jax.random.PRNGKey(0), 2000)  # [S, 2]
+    out = jax.jit(lambda ks: jax.vmap(lambda p: net.apply_fn(p, x)[:, 0])(
+        init_params(net, ks, x.shape, jnp.float64)))(keys)  # [S, n]
     emp = np.asarray(out.T @ out / out.shape[0])  # [n, n]
     ref = np.asarray(make_kernel_fn("fc", 2, "nngp", parameterization, width=512)(x, x))
     np.testing.assert_allclose(emp, ref, atol=0.1 * np.abs(ref).max())
@@ -116,8 +116,8 @@ def test_zero_images_have_finite_kernels_and_derivatives():
     x = images(3).at[0].set(0.0)
     for arch, depth in (("fc", 2), ("conv", 1), ("myrtle", 5)):
         k = make_kernel_fn(arch, depth, "ntk")
-        assert np.isfinite(np.asarray(k(x, x))).all()
-        grad = jax.grad(lambda a: jnp.sum(k(a, x)))(x)  # [3, s, s, 1]
+        assert np.isfinite(np.asarray(jax.jit(k)(x, x))).all()
+        grad = jax.jit(jax.grad(lambda a: jnp.sum(k(a, x))))(x)  # [3, s, s, 1]
         assert np.isfinite(np.asarray(grad)).all()
 
 
