@@ -210,20 +210,24 @@ def test_gram_kernel_is_the_kernel_fn_and_exact_at_identical_inputs(parameteriza
 
 @pytest.mark.parametrize("augment_args", [None, AugmentArgs()])
 def test_gram_step_matches_the_kernel_fn_step(augment_args):
-    # with augmentation the gram step runs three jitted calls (the augmented batch first)
+    # with augmentation the gram step runs three jitted calls (the augmented batch first);
+    # split=False (the GPU default) runs the kernel_fn step even when a gram_fn is given
     data = _data()
     data = kip.target_data(data.x, data.y, data.labels)
     out = []
-    for gram in (None, kip.gram_kernel("fc", 1, "ntk", "ntk", 16)):
+    for gram, split in ((None, None), (kip.gram_kernel("fc", 1, "ntk", "ntk", 16), True),
+                        (kip.gram_kernel("fc", 1, "ntk", "ntk", 16), False)):
         tx = kip.make_optimizer(0.05, kip.frozen_mask(jnp.zeros((4, 4, 4, 1), bool), 4, False))
         state = kip.init_state(data.x[:4], data.y[:4], tx)
         step = kip.make_kip_step(make_kernel_fn("fc", 1), tx, reg=1e-6, target_batch=8,
                                  n_classes=N_CLASSES, augment_args=augment_args,
-                                 gram_fn=gram)
+                                 gram_fn=gram, split=split)
+        assert hasattr(step, "first") == bool(split)
         state, losses = _run(state, step, data, 5)
         out.append((np.asarray(state.params["x"]), losses))
-    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-7)
-    np.testing.assert_allclose(out[0][0], out[1][0], atol=1e-7)
+    for x, losses in out[1:]:
+        np.testing.assert_allclose(out[0][1], losses, rtol=1e-7)
+        np.testing.assert_allclose(out[0][0], x, atol=1e-7)
 
 
 def test_float32_angle_is_accurate_and_has_the_exact_derivative():

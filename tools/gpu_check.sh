@@ -52,6 +52,18 @@ timeout 170 python3 bench/bench_distill.py --cases "$CASES" --steps "$BSTEPS" --
 if [ -n "$PROBE" ]; then
   timeout 120 python3 "$KIP_SHARED_BENCH/kip_probe.py" bench > "$RES/kip_probe_bench.txt" 2>&1 \
     || log "kip_probe exit $?"
+  python3 - "$RES" <<'PY' 2>&1 | tee -a "$RES/gpu_check.log"
+import json, sys
+res = sys.argv[1]
+ours = {r["case"]: r for r in json.load(open(f"{res}/bench_distill.json"))["cases"]}
+probe = [json.loads(l) for l in open(f"{res}/kip_probe_bench.txt") if '"support"' in l]
+for p in probe:
+    r = ours.get(f"fc1-{p['support']}-t{p['targets']}")
+    if r:
+        print(f"FC1 {p['support']}/{p['targets']}: kipctl {r['ms_per_step_pipelined']} ms "
+              f"pipelined ({r['ms_per_step']} waited, path {r['path']}), kip_probe "
+              f"{p['ms_per_step']} ms: {r['ms_per_step_pipelined'] / p['ms_per_step']:.2f}x")
+PY
 fi
 fi
 

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from kip_runner.core import xla
 from kip_runner.core.types import Array, KernelFn
 
 ARCHS = ("fc", "conv", "myrtle", "rbf", "linear")
@@ -429,7 +430,7 @@ def kernel_matrix(kernel_fn: KernelFn, x1: ArrayLike, x2: Optional[ArrayLike] = 
     Returns:
       np.ndarray [n1, n2].
     """
-    fn = jitted if jitted is not None else jax.jit(kernel_fn)
+    fn = jitted if jitted is not None else xla.jit(kernel_fn)
     x1 = np.asarray(x1)
     symmetric = x2 is None
     x2 = x1 if symmetric else np.asarray(x2)

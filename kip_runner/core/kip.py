@@ -24,7 +24,7 @@ import jax.scipy.linalg as jsl
 import optax
 from jax.typing import ArrayLike
 
-from kip_runner.core import krr
+from kip_runner.core import krr, xla
 from kip_runner.core.augment import AugmentArgs, augment
 from kip_runner.core.corrupt import freeze
 from kip_runner.core.kernels import (GramKernel, Ops, angle_tangent, gram_kernel,  # noqa: F401
@@ -335,6 +335,7 @@ def make_kip_step(kernel_fn: KernelFn, tx: optax.GradientTransformation, *, reg:
                   augment_args: Optional[AugmentArgs] = None,
                   target_sharding: Optional[jax.sharding.Sharding] = None,
                   gram_fn: Optional[GramKernel] = None,
+                  split: Optional[bool] = None,
                   ) -> Callable[[KipState, PRNGKey, TargetData], tuple[KipState, dict]]:
     """Builds the jitted KIP step for one kernel.
 
@@ -349,11 +350,16 @@ def make_kip_step(kernel_fn: KernelFn, tx: optax.GradientTransformation, *, reg:
         side of the kernel, the dominant cost, is then split across devices); None = default.
       gram_fn: the same kernel as a dot-product kernel (gram_kernel); when given, the step
         computes only x_t.x_s^T and reuses the precomputed target norms (data.sq_norms).
+      split: with a gram_fn, run the step as two jitted calls so that the target side's
+        transcendentals are evaluated once (Record / Replay), or as one jitted call of
+        kernel_fn (False). None: split on CPU only. On a GPU the second call's launch latency
+        outweighs what the replay saves (FC1 support 100 / 6000 targets on an H200: 1.17 ms
+        split against kip_probe's 0.505 ms for one call, results/gpu/).
 
     Returns:
       step(state, loop_key, data) -> (state, {"loss", "acc"}); state donated. One jitted call
-      for a kernel_fn; two for a gram_fn (the target side, then loss, gradient and Adam), three
-      with augmentation (the augmented batch first).
+      for a kernel_fn (or split=False); two for a split gram_fn (the target side, then loss,
+      gradient and Adam), three with augmentation (the augmented batch first).
       The target batch is epoch_balanced_indices(fold_in(loop_key, 2^32 - 1), state.step):
       a stream no step key fold_in(loop_key, step) can collide with (steps are int32); the
       augmentation key is split(fold_in(loop_key, state.step))[1].
@@ -391,17 +397,19 @@ def make_kip_step(kernel_fn: KernelFn, tx: optax.GradientTransformation, *, reg:
         params = optax.apply_updates(state.params, updates)
         return KipState(state.step + 1, params, opt_state), {"loss": loss, "acc": acc}
 
-    if gram_fn is None:
+    if split is None:
+        split = gram_fn is not None and jax.default_backend() == "cpu"
+    if gram_fn is None or not split:
         def step(state: KipState, loop_key: PRNGKey, data: TargetData):
             x_t, y_t, _ = batch(state, loop_key, data)
             return update(state, lambda p, xt, yt: kip_loss(kernel_fn, p["x"], p["y"], xt, yt,
                                                             reg), x_t, y_t)
-        return jax.jit(step, donate_argnums=0)
+        return xla.jit(step, donate_argnums=0)
 
     # Dot-product kernels: two jitted calls, so the target side's transcendentals (outputs of
     # the first call) are evaluated once (see Record / Replay).
     if augment_args is None:
-        @jax.jit
+        @xla.jit
         def first(state: KipState, loop_key: PRNGKey, data: TargetData):
             x_t, y_t, n_t = batch(state, loop_key, data)
             return target_side(gram_fn, x_t, state.params["x"], n_t), y_t
@@ -411,9 +419,9 @@ def make_kip_step(kernel_fn: KernelFn, tx: optax.GradientTransformation, *, reg:
         # consumers (x_t x_s^T's operand, the norms, the TargetSide output): the first call
         # took 39-46 ms for FC1 support 1000 / 2000 targets, now 31-33 with the extra call
         # (results/distill/ab-augment-call; the values change only by float32 rounding).
-        sample = jax.jit(batch)
+        sample = xla.jit(batch)
 
-        @jax.jit
+        @xla.jit
         def side_of(state: KipState, x_t: Array, y_t: Array):
             return target_side(gram_fn, x_t, state.params["x"]), y_t
 
@@ -421,7 +429,7 @@ def make_kip_step(kernel_fn: KernelFn, tx: optax.GradientTransformation, *, reg:
             x_t, y_t, _ = sample(state, loop_key, data)
             return side_of(state, x_t, y_t)
 
-    @functools.partial(jax.jit, donate_argnums=0)
+    @functools.partial(xla.jit, donate_argnums=0)
     def second(state: KipState, side: TargetSide, y_t: Array):
         return update(state, lambda p, sd, yt: gram_kip_loss_given(gram_fn, p["x"], p["y"], sd,
                                                                    yt, reg), side, y_t)

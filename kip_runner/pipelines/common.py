@@ -12,7 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from kip_runner.config.schema import DatasetConfig, KernelConfig
-from kip_runner.core import krr
+from kip_runner.core import krr, xla
 from kip_runner.core.kernels import kernel_matrix, make_kernel_fn
 from kip_runner.core.sampling import check_balanced_feasible
 from kip_runner.data import Dataset, load_dataset
@@ -63,7 +63,7 @@ class Kernel:
         self.x64 = bool(x64)
         self.dtype = np.dtype(np.float64 if self.x64 else np.float32)
         self.fn = make_kernel_fn(**cfg.kernel_args())
-        self.jitted = jax.jit(self.fn)
+        self.jitted = xla.jit(self.fn)
 
     def matrix(self, x1, x2=None, desc: str = "") -> np.ndarray:
         """Blocked k(x1, x2) in self.dtype, with a progress bar over tiles when there is more
