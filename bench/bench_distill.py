@@ -91,6 +91,7 @@ def one(name: str, steps_override: int | None, kernel_fn_path: bool = False) -> 
 
     kernel, n_s, n_t, rho, aug, steps = CASES[name]
     steps = steps_override or steps
+    jax.config.update("jax_default_matmul_precision", "highest")  # as kipctl runs (runner.py)
     from profile_step import KERNELS  # noqa: PLC0415  (bench/: fc1, rbf, linear)
 
     kcfg = {**KERNELS, "conv1": KernelConfig(name="conv1", arch="conv", width=128),

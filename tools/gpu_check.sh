@@ -82,9 +82,12 @@ fi
 if [[ $PARTS == *tests* ]]; then
 log "3/3 fast tests beside it (${TEST_S} s box)"
 XDIST=$(python3 -c "import xdist" 2>/dev/null && echo "-n 4")
-eval timeout "$TEST_S" python3 -m pytest -q -p no:cacheprovider "$TESTS" $XDIST \
+# -v: one line per test, so a run cut by the time box still names its failures in the log
+eval timeout "$TEST_S" python3 -m pytest -v -p no:cacheprovider "$TESTS" $XDIST \
   > "$RES/tests.log" 2>&1 || log "tests exit $?"
-tail -3 "$RES/tests.log" | tee -a "$RES/gpu_check.log"
+{ echo "tests: $(grep -c ' PASSED' "$RES/tests.log") passed, $(grep -c ' FAILED' \
+  "$RES/tests.log") failed"; grep -E ' (FAILED|ERROR)' "$RES/tests.log"; tail -1 "$RES/tests.log"
+} | tee -a "$RES/gpu_check.log"
 fi
 if [[ $PARTS == *table1* ]]; then
 wait $kip || log "table 1 xargs exit $?"

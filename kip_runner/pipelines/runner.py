@@ -65,6 +65,10 @@ def execute(module: str, typed, container: dict, rundir: RunDir) -> dict:
                               f"{old}, this one {fp}); use a new hydra.run.dir or the "
                               "original overrides")
     jax.config.update("jax_enable_x64", bool(getattr(typed, "x64", False)))
+    # float32 matmuls in float32 on every backend: on a GPU JAX's default lets XLA use TF32
+    # (10-bit mantissa), which puts ~1e-3 relative error into x_t·x_s^T, the kernels' input;
+    # on a CPU this changes nothing
+    jax.config.update("jax_default_matmul_precision", "highest")
     rundir.start(container, fp)
     try:
         metrics = pipeline.run(typed, rundir)
