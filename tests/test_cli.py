@@ -63,6 +63,20 @@ def test_eval_krr_reads_a_support_file_in_kip_convnet_schema(kipctl, tmp_path):
     assert bad.returncode == 2 and "wrong dataset" in bad.stderr
 
 
+def test_a_support_file_with_nan_or_inf_is_refused_naming_the_file(kipctl, tmp_path):
+    from kip_runner.data import load_dataset
+    ds = load_dataset("synthetic", None)
+    images, labels = ds.x_train[:30].copy(), ds.targets()[:30].copy()
+    images[3, 0, 0, 0], images[7, 1, 1, 0], labels[2, 0] = np.nan, np.inf, np.nan
+    path = tmp_path / "diverged.npz"
+    save_support(path, images, labels)
+    run = tmp_path / "run"
+    out = kipctl("eval-krr", "dataset=synthetic", f"source={path}", f"hydra.run.dir={run}")
+    assert_one_line_error(out, f"{path}: 2 non-finite (NaN/inf) values in its images")
+    assert json.loads((run / "run.json").read_text())["status"] == "failed"
+    assert not (run / "metrics.csv").exists()
+
+
 @pytest.mark.parametrize("override,msg", [
     ("kernel=unknown", "Could not find 'kernel/unknown'"),
     ("typo_key=1", "typo_key"),

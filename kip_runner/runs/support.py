@@ -49,7 +49,8 @@ def load_support(path: str | Path, n_classes: int,
     """Reads a support file and checks it against the dataset it will be evaluated on.
 
     Raises:
-      KipctlError: missing/corrupt file, unknown keys, or shapes that do not match.
+      KipctlError: missing/corrupt file, unknown keys, shapes that do not match, or NaN/inf
+        in the images or labels.
     """
     path = Path(path)
     if not path.is_file():
@@ -78,6 +79,12 @@ def load_support(path: str | Path, n_classes: int,
     if images.ndim != 4 or labels.shape != (images.shape[0], n_classes):
         raise KipctlError(f"{path}: images {images.shape} / labels {labels.shape} do not form "
                           f"[n,H,W,C] images with [n,{n_classes}] labels")
+    for name, arr in (("images", images), ("labels", labels)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise KipctlError(f"{path}: {bad} non-finite (NaN/inf) values in its {name}; "
+                              "this set cannot be evaluated (a diverged run? use an earlier "
+                              "checkpoint's support)")
     if image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape):
         raise KipctlError(f"{path}: images are {tuple(images.shape[1:])} but the dataset's "
                           f"are {tuple(image_shape)} (wrong dataset= ?)")
