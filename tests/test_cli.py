@@ -20,6 +20,22 @@ def test_help_lists_subcommands(kipctl):
     assert out.returncode == 0 and "eval-krr" in out.stdout
 
 
+def test_subcommand_help_lists_only_usable_options(kipctl):
+    out = kipctl("eval-krr", "--help")
+    assert out.returncode == 0, out.stderr
+    listing = out.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    groups = dict(line.split(": ", 1) for line in listing.splitlines() if ": " in line)
+    assert set(groups) == {"dataset", "kernel", "net", "eval_kernel"}
+    assert "mnist" in groups["dataset"] and "fc1" in groups["kernel"]
+    assert "_schema" not in out.stdout
+
+
+def test_a_typo_inside_a_group_still_fails_against_its_schema(kipctl, tmp_path):
+    out = kipctl("eval-krr", "dataset=synthetic", "kernel.typo_key=1",
+                 f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_line_error(out, "typo_key")
+
+
 def test_unknown_subcommand_prints_usage_and_exits_2(kipctl):
     out = kipctl("frobnicate")
     assert out.returncode == 2

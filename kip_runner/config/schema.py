@@ -446,12 +446,14 @@ class CorruptSweepConfig(CommonConfig):
 def register() -> None:
     """Stores every schema in Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
-    cs.store(group="kernel", name="kernel_schema", node=KernelConfig)
-    cs.store(group="dataset", name="dataset_schema", node=DatasetConfig)
+    # The group schemas live at the root, not in their groups, so that `--help` lists only
+    # usable options; a group's YAML option names its schema as /<group>_schema@_here_.
+    cs.store(name="kernel_schema", node=KernelConfig)
+    cs.store(name="dataset_schema", node=DatasetConfig)
     cs.store(name="eval_krr_schema", node=EvalKrrConfig)
     cs.store(name="corrupt_sweep_schema", node=CorruptSweepConfig)
     cs.store(name="distill_schema", node=DistillConfig)
-    cs.store(group="net", name="net_schema", node=NetConfig)
+    cs.store(name="net_schema", node=NetConfig)
     cs.store(name="eval_nn_schema", node=EvalNnConfig)
     cs.store(name="label_solve_schema", node=LabelSolveConfig)
     from kip_runner.config.audit_schema import register_audit  # noqa: PLC0415 (imports us)
