@@ -171,6 +171,51 @@ def _make_task(name: str, command: Command) -> Callable:
     return task
 
 
+class RunDirLock:
+    """Hydra callback (conf/base.yaml): one kipctl process per run directory, and per sweep
+    directory for -m (runs/lock.py). It runs before Hydra writes anything into the directory.
+    Hydra turns a callback's exceptions into warnings, so a held lock prints the one-line error
+    and exits 2 here."""
+
+    def __init__(self) -> None:
+        self.path: Optional[Path] = None
+
+    def _take(self, directory: str) -> None:
+        from kip_runner.runs.lock import LockHeld, acquire  # noqa: PLC0415
+
+        try:
+            self.path = acquire(Path(directory), warn=lambda msg: print(
+                f"kipctl: warning: {msg}", file=sys.stderr))
+        except LockHeld as ex:
+            print(f"kipctl: error: {one_line(ex)}", file=sys.stderr)
+            sys.exit(2)
+
+    def _drop(self) -> None:
+        from kip_runner.runs.lock import release  # noqa: PLC0415
+
+        if self.path is not None:
+            release(self.path)
+            self.path = None
+
+    def on_run_start(self, config, **kwargs) -> None:
+        self._take(config.hydra.run.dir)
+
+    def on_run_end(self, config, **kwargs) -> None:
+        self._drop()
+
+    def on_multirun_start(self, config, **kwargs) -> None:
+        self._take(config.hydra.sweep.dir)
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        self._drop()
+
+    def on_job_start(self, config, **kwargs) -> None:
+        pass
+
+    def on_job_end(self, config, **kwargs) -> None:
+        pass
+
+
 def register_resolvers() -> None:
     """`${kipctl_id:<text>}`: a short stable id of a text (e.g. the overrides), so that a
     command's run dir can be a function of its overrides and re-running it resumes."""

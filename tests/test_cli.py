@@ -184,3 +184,40 @@ def test_rerun_in_a_done_run_dir_recomputes_nothing(kipctl, tmp_path):
     assert json.loads((run / "run.json").read_text()) == info
     other = kipctl("eval-krr", "dataset=synthetic", "support=30", f"hydra.run.dir={run}")
     assert other.returncode == 2 and "different config" in other.stderr
+
+
+def _write_lock(run, pid, host=None):
+    import socket
+    run.mkdir(parents=True)
+    (run / ".kipctl.lock").write_text(json.dumps(
+        {"pid": pid, "host": host or socket.gethostname(), "started": "2026-12-04T10:00:00"}))
+
+
+def test_a_run_dir_in_use_stops_the_second_process_touching_nothing(kipctl, tmp_path):
+    owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        run = tmp_path / "run"
+        _write_lock(run, owner.pid)
+        out = kipctl("eval-krr", "dataset=synthetic", "support=20", f"hydra.run.dir={run}")
+        assert_one_line_error(out, f"{run} is in use by kipctl pid {owner.pid}")
+        assert sorted(p.name for p in run.iterdir()) == [".kipctl.lock"]  # no .hydra, no log
+        other = tmp_path / "other"
+        _write_lock(other, 12345, host="elsewhere")
+        out = kipctl("eval-krr", "dataset=synthetic", "support=20", f"hydra.run.dir={other}")
+        assert_one_line_error(out, f"delete {other / '.kipctl.lock'}")
+    finally:
+        owner.kill()
+        owner.wait()
+
+
+def test_a_stale_lock_is_taken_over_with_a_warning_and_released(kipctl, tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    run = tmp_path / "run"
+    _write_lock(run, dead.pid)
+    out = kipctl("eval-krr", "dataset=synthetic", "support=20", "seeds=1",
+                 f"hydra.run.dir={run}")
+    assert out.returncode == 0, out.stderr
+    assert f"kipctl: warning: taking over the stale lock of pid {dead.pid}" in out.stderr
+    assert json.loads((run / "run.json").read_text())["status"] == "done"
+    assert not (run / ".kipctl.lock").exists()

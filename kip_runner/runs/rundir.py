@@ -26,6 +26,8 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from kip_runner.runs.lock import LOCK_NAME
+
 
 def _json_default(o: Any):
     if isinstance(o, (np.floating, np.integer)):
@@ -183,7 +185,7 @@ class RunDir:
         if not self.path.is_dir():
             return False
         extra = [p for p in self.path.iterdir()
-                 if p.name not in self.HYDRA_FILES and p.suffix != ".log"]
+                 if p.name not in self.HYDRA_FILES + (LOCK_NAME,) and p.suffix != ".log"]
         if extra:
             return False
         shutil.rmtree(self.path, ignore_errors=True)
