@@ -53,6 +53,9 @@ def test_eval_krr_writes_the_run_dir_contract(kipctl, tmp_path):
     info = json.loads((run / "run.json").read_text())
     assert info["status"] == "done" and info["config"]["support"] == 20
     assert info["env"]["jax"] and info["fingerprint"]
+    last = out.stdout.strip().splitlines()[-1]  # one readable line, the dict is in summary.json
+    assert last.startswith("eval-krr: ") and last.endswith(f"-> {run}"), last
+    assert "% KRR test accuracy (fc1 ntk, 20 natural images, 3 seed(s), float64" in last
     summary = json.loads((run / "summary.json").read_text())
     assert summary["command"] == "eval-krr" and summary["status"] == "done"
     m = summary["metrics"]

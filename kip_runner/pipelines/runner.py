@@ -17,6 +17,7 @@ import logging
 import jax
 
 from kip_runner.errors import KipctlError, RunFailed
+from kip_runner.pipelines.headline import headline
 from kip_runner.runs.rundir import RunDir, fingerprint, read_json
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,9 @@ def execute(module: str, typed, container: dict, rundir: RunDir) -> dict:
     if is_done(rundir, container) and (rundir / "summary.json").exists():
         log.info("%s is already done with this config; nothing to recompute (delete its "
                  "run.json to force a re-run)", rundir.path)
-        return read_json(rundir / "summary.json").get("metrics", {})
+        metrics = read_json(rundir / "summary.json").get("metrics", {})
+        print(headline(rundir.command, container, metrics, rundir.path), flush=True)
+        return metrics
     pipeline = importlib.import_module(module)
     fp = fingerprint(container, getattr(pipeline, "FINGERPRINT_IGNORE", ()))
     if rundir.run_json.exists():
@@ -81,5 +84,6 @@ def execute(module: str, typed, container: dict, rundir: RunDir) -> dict:
     except Exception as ex:  # noqa: BLE001 - record, then report in one line
         raise RunFailed(rundir.record_failure(ex)) from ex
     rundir.finish(metrics)
-    log.info("%s done: %s -> %s", rundir.command, metrics, rundir.path)
+    log.debug("%s done: %s -> %s", rundir.command, metrics, rundir.path)  # also summary.json
+    print(headline(rundir.command, container, metrics, rundir.path), flush=True)
     return metrics
