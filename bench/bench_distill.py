@@ -215,16 +215,16 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "cases": rows}, indent=2)
                                         + "\n")
-    cols = ["case", "path", "ms_per_step", "ms_per_step_pipelined", "ref_ms", "speedup_vs_ref", "floor_ms", "x_floor",
-            "floor_kss_ms", "x_floor_kss", "compile_s", "peak_rss_mb", "rss_growth_mb",
-            "load_before", "load_after"]
+    cols = ["case", "path", "ms_per_step", "ms_per_step_pipelined", "ref_ms", "speedup_vs_ref",
+            "floor_ms", "x_floor", "floor_kss_ms", "x_floor_kss", "compile_s", "peak_rss_mb",
+            "rss_growth_mb", "load_before", "load_after"]
     md = [f"# distill step benchmark ({meta['date']})", "", f"`{meta['command']}`", "",
           f"{meta['note']}. Load (1/5/15 min) at start {meta['load_start']}, end "
           f"{meta['load_end']}. ms_per_step waits for every step (as the distill loop "
           "does); ms_per_step_pipelined dispatches them back to back and waits once (as "
-          "kip_probe.py times its step). speedup_vs_ref = reference ms (FC1) / kipctl ms (FC1 rows; "
-          "linear rows: the bound with no kernel work); x_floor = kipctl ms / two-matmul "
-          "floor; x_floor_kss = kipctl ms / floor with the K_ss matmuls. "
+          "kip_probe.py times its step). speedup_vs_ref = reference ms (FC1) / kipctl ms "
+          "(FC1 rows; linear rows: the bound with no kernel work); x_floor = kipctl ms / "
+          "two-matmul floor; x_floor_kss = kipctl ms / floor with the K_ss matmuls. "
           "Augmentation overhead (KIP_rho 1000/2000): "
           + (f"{meta['augmentation_overhead']}x." if meta["augmentation_overhead"] else
              "not measured (no KIP_rho pair in --cases)."), "",

@@ -224,3 +224,22 @@ def test_a_stale_lock_is_taken_over_with_a_warning_and_released(kipctl, tmp_path
     assert f"kipctl: warning: taking over the stale lock of pid {dead.pid}" in out.stderr
     assert json.loads((run / "run.json").read_text())["status"] == "done"
     assert not (run / ".kipctl.lock").exists()
+
+
+def test_a_lock_naming_no_process_is_treated_as_unreadable(tmp_path):
+    """A lock without a positive int pid names no process (os.kill(-1, 0) would test every
+    process): refused while fresh, taken over with a warning once stale."""
+    from kip_runner.runs import lock
+    run = tmp_path / "run"
+    run.mkdir()
+    path = run / lock.LOCK_NAME
+    path.write_text(json.dumps({"host": "here"}))  # no pid
+    with pytest.raises(lock.LockHeld, match="being claimed by another kipctl process"):
+        lock.acquire(run)
+    os.utime(path, (0, 0))  # older than STALE_UNREADABLE_S
+    warnings = []
+    assert lock.acquire(run, warn=warnings.append) == path
+    assert len(warnings) == 1 and warnings[0].startswith("taking over an unreadable lock")
+    assert json.loads(path.read_text())["pid"] == os.getpid()
+    lock.release(path)
+    assert not path.exists()

@@ -38,10 +38,14 @@ def _alive(pid: int) -> bool:
 
 
 def _owner(path: Path) -> Optional[dict]:
+    """The lock's {pid, host, started}, or None when it cannot be read or names no process
+    (a pid that is not a positive int: os.kill(0 or -1, 0) would test a process group)."""
     try:
-        return json.loads(path.read_text())
+        owner = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    ok = isinstance(owner, dict) and isinstance(owner.get("pid"), int) and owner["pid"] > 0
+    return owner if ok else None
 
 
 def acquire(run_dir: Path, warn: Callable[[str], None] = lambda msg: None) -> Path:
@@ -69,18 +73,18 @@ def acquire(run_dir: Path, warn: Callable[[str], None] = lambda msg: None) -> Pa
                     raise LockHeld(f"{run_dir} is being claimed by another kipctl process "
                                    "right now; choose another hydra.run.dir") from None
                 warn(f"taking over an unreadable lock {path} ({age:.0f} s old)")
-            elif owner.get("pid") == me["pid"] and owner.get("host") == me["host"]:
+            elif owner["pid"] == me["pid"] and owner.get("host") == me["host"]:
                 return path  # this process holds it already
             elif owner.get("host") != me["host"]:
-                raise LockHeld(f"{run_dir} is in use by kipctl pid {owner.get('pid')} on host "
+                raise LockHeld(f"{run_dir} is in use by kipctl pid {owner['pid']} on host "
                                f"{owner.get('host')} since {owner.get('started')}; if that run "
                                f"is gone, delete {path}") from None
-            elif _alive(int(owner.get("pid", -1))):
+            elif _alive(owner["pid"]):
                 raise LockHeld(f"{run_dir} is in use by kipctl pid {owner['pid']} (since "
                                f"{owner.get('started')}); wait for it to finish or choose "
                                "another hydra.run.dir") from None
             else:
-                warn(f"taking over the stale lock of pid {owner.get('pid')} (no longer "
+                warn(f"taking over the stale lock of pid {owner['pid']} (no longer "
                      f"running) in {run_dir}")
             path.unlink(missing_ok=True)
             continue
@@ -94,5 +98,5 @@ def acquire(run_dir: Path, warn: Callable[[str], None] = lambda msg: None) -> Pa
 def release(path: Path) -> None:
     """Removes the lock if this process holds it (no-op otherwise, or when it is gone)."""
     owner = _owner(Path(path))
-    if owner and owner.get("pid") == os.getpid() and owner.get("host") == socket.gethostname():
+    if owner and owner["pid"] == os.getpid() and owner.get("host") == socket.gethostname():
         Path(path).unlink(missing_ok=True)

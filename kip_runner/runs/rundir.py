@@ -120,7 +120,8 @@ def environment() -> dict:
 class RunDir:
     """One run's output directory."""
 
-    HYDRA_FILES = (".hydra",)
+    # what a directory holds before its job starts: Hydra's config dir and kipctl's lock
+    PRE_JOB_FILES = (".hydra", LOCK_NAME)
 
     def __init__(self, path: os.PathLike | str, command: str = ""):
         self.path = Path(path)
@@ -185,7 +186,7 @@ class RunDir:
         if not self.path.is_dir():
             return False
         extra = [p for p in self.path.iterdir()
-                 if p.name not in self.HYDRA_FILES + (LOCK_NAME,) and p.suffix != ".log"]
+                 if p.name not in self.PRE_JOB_FILES and p.suffix != ".log"]
         if extra:
             return False
         shutil.rmtree(self.path, ignore_errors=True)
