@@ -122,11 +122,13 @@ def one(name: str, steps_override: int | None, kernel_fn_path: bool = False) -> 
         times.append(time.perf_counter() - t0)
         if i == min(4, steps - 1):
             rss_early = rss_mb()
+    rss_growth = rss_mb() - rss_early  # at the last timed step, as the module doc says
+    final_loss = float(m["loss"])
     # as kip_probe.py times its step: the steps dispatched back to back, waited for once (on a
     # GPU the per-step wait above adds a host round trip that kip_probe does not pay)
     t0 = time.perf_counter()
     for _ in range(steps):
-        state, m = step(state, key, data)
+        state, _ = step(state, key, data)
     jax.block_until_ready(state)
     pipelined_ms = 1e3 * (time.perf_counter() - t0) / steps
     return {"case": name, "kernel": kernel, "support": n_s, "target_batch": n_t, "rho": rho,
@@ -135,8 +137,8 @@ def one(name: str, steps_override: int | None, kernel_fn_path: bool = False) -> 
             "ms_per_step_min": round(1e3 * float(np.min(times)), 2),
             "ms_per_step_pipelined": round(pipelined_ms, 3),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "rss_growth_mb": round(rss_mb() - rss_early, 1),
-            "final_loss": float(m["loss"]) if np.isfinite(m["loss"]) else None,  # JSON has no NaN
+            "rss_growth_mb": round(rss_growth, 1),
+            "final_loss": final_loss if np.isfinite(final_loss) else None,  # JSON has no NaN
             "path": ("kernel_fn" if gram_fn is None else
                      "gram" if hasattr(step, "first") else "gram, one call")}
 
