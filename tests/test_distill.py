@@ -156,6 +156,9 @@ def test_kernel_family_augment_noise_init_and_eval_kernel(tmp_path):
     m = _summary(run)["metrics"]
     assert m["eval_kernel"] == "rbf" and m["kernel"] == "family_fc_conv" and m["steps"] == 6
     assert np.isfinite(m["train_loss"])
+    # the augmentation that ran is in the support's meta (synthetic data is grayscale: 5 %)
+    aug = load_support(run / "support.npz", 10).meta["augmentation"]
+    assert aug == {"flip": False, "max_shift": 0.05, "max_rotate": 10.0, "channel_shift": 0.0}
 
 
 @pytest.mark.parametrize("override,msg", [

@@ -66,15 +66,26 @@ def init_support(key, ds: Dataset, cfg: DistillConfig, dtype) -> tuple[np.ndarra
     return x, y.astype(dtype)
 
 
+# The default shift range of KIP (a) by image kind. On MNIST shifts up to 10 % (2.8 px) move the
+# targets off the centred test digits: RBF KIP (a+l) at support 10 reaches 89.8 % with 5 % and
+# 81.4 % with 10 %, FC1 KIP_rho (a) at support 1000, rho 0.9, 93.2 vs 89.7 % (REPRODUCTION.md,
+# Tables 1 and A7); on CIFAR-10 the two are within the test set's noise (Table 2's note).
+AUG_SHIFT_GRAYSCALE = 0.05
+AUG_SHIFT_COLOUR = 0.1
+
+
 def augment_args(cfg: DistillConfig, channels: int) -> Optional[AugmentArgs]:
     """The target augmentation of KIP (a), or None. Flips and channel shifts default to
-    colour datasets only (digits are not mirror-symmetric)."""
+    colour datasets only (digits are not mirror-symmetric); the shift defaults to
+    AUG_SHIFT_COLOUR on colour data and AUG_SHIFT_GRAYSCALE otherwise."""
     if not cfg.augment:
         return None
     colour = channels == 3
     flip = colour if cfg.aug_flip is None else bool(cfg.aug_flip)
     chan = (0.1 if colour else 0.0) if cfg.aug_channel_shift is None else cfg.aug_channel_shift
-    return AugmentArgs(flip=flip, max_shift=float(cfg.aug_shift),
+    shift = (AUG_SHIFT_COLOUR if colour else AUG_SHIFT_GRAYSCALE) if cfg.aug_shift is None \
+        else cfg.aug_shift
+    return AugmentArgs(flip=flip, max_shift=float(shift),
                        max_rotate=float(cfg.aug_rotate), channel_shift=float(chan))
 
 
@@ -261,6 +272,7 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
                      "kernel": dataclasses.asdict(cfg.kernel), "rho": cfg.rho,
                      "corruption": cfg.corruption, "init": cfg.init,
                      "learn_labels": cfg.learn_labels, "augment": cfg.augment,
+                     "augmentation": None if aug is None else aug._asdict(),
                      "steps": final_step, "lr": lr, "target_batch": cfg.target_batch,
                      "seed": cfg.seed, "preprocessing": cfg.dataset.preprocessing,
                      "mean": ds.stats.mean.tolist(), "std": ds.stats.std.tolist(),
