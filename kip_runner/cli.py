@@ -43,6 +43,8 @@ COMMANDS: dict[str, Command] = {
                        "finite-width networks trained on natural subsets or a support.npz"),
     "label-solve": Command("label_solve", "kip_runner.pipelines.label_solve",
                            "closed-form Label Solve of a support set's labels (any kernel)"),
+    "export": Command(None, "kip_runner.pipelines.export",
+                      "write a learned set as imagefolder PNGs, npz or a PyTorch .pt"),
     "audit": Command("audit", "kip_runner.pipelines.audit",
                      "privacy audit of KIP / KIP_rho supports: membership inference, nearest "
                      "images"),

@@ -49,7 +49,13 @@ def test_grouping_and_failed_runs_listed_apart(tmp_path, capsys):
     assert list(csv.columns[:3]) == ["command", "support", "n_runs"]
     assert (tmp_path / "rep" / "report.tex").read_text().startswith("\\begin{table}")
     assert "boom" in (tmp_path / "rep" / "report-not_done.md").read_text()
-    assert "2 run(s) not done" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 run(s) not done" in out
+    # the last line is a sentence: what the table holds and where it went
+    rows = len(csv)
+    assert out.strip().splitlines()[-1] == (
+        f"report: {rows} rows x {len(csv.columns)} columns (2 run(s) not done, left out) -> "
+        f"{tmp_path / 'rep' / 'report'}.md, .csv, .tex")
 
 
 def test_report_errors_are_one_line(tmp_path, capsys):

@@ -33,6 +33,14 @@ def check_rho(rho: float, name: str = "rho") -> None:
     _check(0.0 <= rho < 1.0, f"{name} must lie in [0, 1), got {rho}")
 
 
+SOURCE_SPACES = ("auto", "raw", "preprocessed")  # how a source's pixels are read (interop)
+
+
+def check_source_space(space: str) -> None:
+    _check(space in SOURCE_SPACES,
+           f"source_space must be one of {', '.join(SOURCE_SPACES)}, got '{space}'")
+
+
 def check_at_least_classes(value: int, n_classes: int, name: str = "support") -> None:
     """Class-balanced sampling needs at least one example per class."""
     _check(value >= n_classes, f"{name}={value} is smaller than the number of classes "
@@ -143,12 +151,16 @@ class CommonConfig:
 class EvalKrrConfig(CommonConfig):
     """kipctl eval-krr: KRR test accuracy of natural subsets or of a learned support.npz."""
 
-    source: str = "natural"  # natural | <path to support.npz>
+    # natural | a support.npz / run dir / exported npz, imagefolder dir or .pt, another method's
+    # npz of images + labels (docs/export.md)
+    source: str = "natural"
+    source_space: str = "auto"  # auto | raw (pixels [0,1] / uint8) | preprocessed (docs/export.md)
     support: int = 100
     seeds: int = 20  # resamplings of the natural subset (Tables A1/A2 protocol)
     rho: float = 0.0  # natural-image corruption fraction
     corruption: str = "noise"  # noise | zero
     sampling: str = "balanced"  # balanced | random
+    dry_run: bool = False  # time one kernel tile, print the estimated total, exit
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -159,6 +171,7 @@ class EvalKrrConfig(CommonConfig):
                f"corruption must be one of {', '.join(CORRUPTIONS)}, got '{self.corruption}'")
         _check(self.sampling in SAMPLINGS,
                f"sampling must be one of {', '.join(SAMPLINGS)}, got '{self.sampling}'")
+        check_source_space(self.source_space)
         if self.source == "natural":
             check_at_least_classes(self.support, self.dataset.n_classes)
 
@@ -173,6 +186,7 @@ class LabelSolveConfig(CommonConfig):
     eval_kernel: Optional[KernelConfig] = None  # transfer kernel (eval_kernel=<kernel option>)
     block_rows: int = 1000  # target rows per K_ts block (saved to kernel_blocks/ for resume)
     keep_blocks: bool = False  # keep kernel_blocks/ after a successful run
+    dry_run: bool = False  # time one kernel tile, print the estimated total, exit
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -227,7 +241,8 @@ class EvalNnConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     seed: int = 0  # data sampling / validation split / init streams
     x64: bool = False  # float32 training by default
-    data: str = "natural"  # natural | <path to support.npz>
+    data: str = "natural"  # natural | <path>: any set eval-krr's source= reads (docs/export.md)
+    source_space: str = "auto"  # auto | raw | preprocessed: how data=<path>'s pixels are read
     support: int = 1000  # natural subset size
     rho: float = 0.0  # natural-image corruption fraction (as eval-krr)
     corruption: str = "noise"  # noise | zero
@@ -245,9 +260,11 @@ class EvalNnConfig:
     eval_batch_size: int = 1000  # test/validation chunk
     log_every: int = 100  # metrics.jsonl rows / progress postfix
     center: bool = True  # train/evaluate f(x; theta) - f(x; theta_0): PAPER.md §8, Table A7
+    dry_run: bool = False  # time a few training steps, print the estimated total, exit
 
     def __post_init__(self) -> None:
         check_rho(self.rho)
+        check_source_space(self.source_space)
         _check(self.seeds >= 1, f"seeds must be >= 1, got {self.seeds}")
         _check(self.steps >= 1, f"steps must be >= 1, got {self.steps}")
         _check(self.optimizer in OPTIMIZERS,
@@ -296,6 +313,7 @@ class DistillConfig(CommonConfig):
     ckpt_keep: int = 3  # newest checkpoints kept (the final state is the newest); >= 1
     x64: bool = False  # float32 training (PAPER.md §8: training steps are where f32 pays)
     eval_x64: bool = True  # the periodic KRR evaluation in float64 (one solve: affordable)
+    dry_run: bool = False  # time two KIP steps and an evaluation, print the estimate, exit
 
     def __post_init__(self) -> None:
         super().__post_init__()

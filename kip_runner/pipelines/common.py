@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from typing import Optional
 
 import jax
@@ -17,6 +18,7 @@ from kip_runner.core.kernels import kernel_matrix, make_kernel_fn
 from kip_runner.core.sampling import check_balanced_feasible
 from kip_runner.data import Dataset, load_dataset
 from kip_runner.errors import KipctlError
+from kip_runner.pipelines.estimate import announce
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,43 @@ class Kernel:
                                f"{self.dtype}")
         return out
 
+    REPEAT_BELOW_S = 5.0  # time_tile: re-time a compiled tile only when it is this cheap
+
+    def tile_shape(self, n1: int, n2: int) -> tuple[int, int]:
+        """The [b1, b2] tile that matrix() computes k(x1 [n1], x2 [n2]) in."""
+        bs = self.cfg.block_size
+        return (n1, n2) if bs is None else (min(bs, n1), min(bs, n2))
+
+    def n_tiles(self, n1: int, n2: Optional[int] = None) -> int:
+        """Tiles matrix() computes for k(x1 [n1], x2 [n2]); n2=None: the symmetric k(x1, x1)
+        (upper tiles only)."""
+        if n2 is None:
+            b = min(self.tile_shape(n1, n1))
+            t = -(-n1 // b)
+            return t * (t + 1) // 2
+        b1, b2 = self.tile_shape(n1, n2)
+        return -(-n1 // b1) * -(-n2 // b2)
+
+    def time_tile(self, x1, x2) -> tuple[float, np.ndarray]:
+        """(seconds, values) of one [b1, b2] tile k(x1[:b1], x2[:b2]) as matrix() computes it.
+
+        The first call compiles the tile; when it took under REPEAT_BELOW_S a second, timed
+        call measures the compiled tile alone, else the first call's time (compilation
+        included: a slight overestimate) stands, so a slow kernel is not run twice.
+        x1 [n1, ...], x2 [n2, ...]"""
+        b1, b2 = self.tile_shape(len(x1), len(x2))
+        a = np.asarray(x1[:b1], self.dtype)  # [b1, ...]
+        b = np.asarray(x2[:b2], self.dtype)  # [b2, ...]
+        with precision(self.x64):
+            t0 = time.perf_counter()
+            tile = np.asarray(self.jitted(a, b))  # [b1, b2]
+            seconds = time.perf_counter() - t0
+            if seconds < self.REPEAT_BELOW_S:
+                t0 = time.perf_counter()
+                tile = np.asarray(self.jitted(a, b))
+                seconds = time.perf_counter() - t0
+        return seconds, tile
+
     def diag(self, x, block: int = 256) -> np.ndarray:
         """k(x_i, x_i) for every row, in self.dtype, from diagonal blocks. x [n, ...] -> [n]"""
         x = np.asarray(x, self.dtype)  # [n, ...]
@@ -101,6 +140,17 @@ class Kernel:
             out = [np.diagonal(np.asarray(self.jitted(xp[i:i + b], xp[i:i + b])))
                    for i in range(0, xp.shape[0], b)]
         return np.concatenate(out)[:n]  # [n]
+
+
+def announce_krr(command: str, kernel: Kernel, x_support, x_test, evaluations: int,
+                 dry_run: bool) -> float:
+    """The cost of `evaluations` KRR fits of x_support scored on x_test (K_ss and K_ts tiles),
+    from one timed K_ts tile (estimate.announce: printed when long, DryRun under dry_run)."""
+    n_s, n_t = len(x_support), len(x_test)
+    tiles = evaluations * (kernel.n_tiles(n_s) + kernel.n_tiles(n_t, n_s))
+    b1, b2 = kernel.tile_shape(n_t, n_s)
+    return announce(command, tiles, f"kernel tiles of {b1} x {b2}",
+                    kernel.time_tile(x_test, x_support)[0], dry_run=dry_run)
 
 
 def krr_evaluate(kernel: Kernel, x_support, y_support, x_test, y_test, reg: float,

@@ -35,6 +35,7 @@ from kip_runner.data.preprocess import centered_one_hot
 from kip_runner.errors import KipctlError
 from kip_runner.pipelines.common import (Kernel, dataset_from_config, krr_evaluate, progress,
                                           raised_solves, require_balanced, solve_note)
+from kip_runner.pipelines.estimate import announce
 from kip_runner.runs.checkpoint import (latest_checkpoint, prune_checkpoints, resume_checkpoint,
                                         save_checkpoint)
 from kip_runner.runs.metrics import JsonLines, write_csv
@@ -213,8 +214,11 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
     last_eval: dict = {}
     eval_step = -1
     last_loss = float("nan")
+    eval_seconds = None  # one periodic evaluation (compilation included), for the estimate
     if start == 0 and cfg.eval_every > 0 and cfg.steps > 0:
+        t_eval = time.perf_counter()
         last_eval, eval_step = evaluate(state), 0
+        eval_seconds = time.perf_counter() - t_eval
         jsonl.append({"step": 0, **last_eval})
     bar = progress(cfg.steps, f"distill {cfg.kernel.name} n={cfg.support}", initial=start)
     durations: list[float] = []
@@ -232,6 +236,14 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
             compile_seconds += seconds
         else:
             durations.append(seconds)
+            if len(durations) == 1:  # the first compiled step: the cost of the rest
+                left = cfg.steps - step
+                evals = (left // cfg.eval_every + 1) if cfg.eval_every > 0 else 1
+                announce("distill", left, f"KIP steps of {cfg.support} images x "
+                         f"{cfg.target_batch} targets", seconds,
+                         extra_seconds=evals * (eval_seconds or 0.0),
+                         extra_what=f"for {evals} KRR evaluation(s)" if eval_seconds else "",
+                         dry_run=cfg.dry_run)
         if not np.isfinite(loss):
             bar.close()
             where = latest_checkpoint(ckpt_dir)

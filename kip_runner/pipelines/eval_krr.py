@@ -17,11 +17,11 @@ from kip_runner.config.schema import EvalKrrConfig
 from kip_runner.core.corrupt import corrupt
 from kip_runner.core.sampling import sample_indices
 from kip_runner.errors import KipctlError
-from kip_runner.pipelines.common import (Kernel, dataset_from_config, krr_evaluate, progress,
-                                          raised_solves, require_balanced, solve_note)
+from kip_runner.pipelines.common import (Kernel, announce_krr, dataset_from_config, krr_evaluate,
+                                          progress, raised_solves, require_balanced, solve_note)
 from kip_runner.runs.metrics import write_csv
 from kip_runner.runs.rundir import RunDir
-from kip_runner.runs.support import load_support
+from kip_runner.runs.interop import read_support
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,8 @@ def run(cfg: EvalKrrConfig, rundir: RunDir) -> dict:
             raise KipctlError(f"support={cfg.support} exceeds the {len(ds.y_train)} training "
                               "examples")
         root = jax.random.PRNGKey(cfg.seed)
+        announce_krr("eval-krr", kernel, ds.x_train[:cfg.support], ds.x_test, cfg.seeds,
+                     cfg.dry_run)
         bar = progress(cfg.seeds, f"eval-krr {cfg.kernel.name} n={cfg.support}")
         for s in range(cfg.seeds):
             t0 = time.time()
@@ -71,7 +73,9 @@ def run(cfg: EvalKrrConfig, rundir: RunDir) -> dict:
             bar.set_postfix(acc=f"{np.mean([r['accuracy'] for r in rows]):.4f}")
         bar.close()
     else:
-        sup = load_support(cfg.source, ds.n_classes, ds.x_train.shape[1:])
+        sup = read_support(cfg.source, ds.x_train.shape[1:], ds.n_classes, ds.stats,
+                           cfg.dataset.preprocessing, cfg.source_space)
+        announce_krr("eval-krr", kernel, sup.images, ds.x_test, 1, cfg.dry_run)
         t0 = time.time()
         res = krr_evaluate(kernel, sup.images, sup.labels, ds.x_test, y_test, cfg.reg,
                            cfg.solve)

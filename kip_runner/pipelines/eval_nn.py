@@ -27,10 +27,11 @@ from kip_runner.core import nn
 from kip_runner.core.sampling import random_indices
 from kip_runner.errors import KipctlError
 from kip_runner.pipelines.common import dataset_from_config, progress, require_balanced
+from kip_runner.pipelines.estimate import announce
 from kip_runner.pipelines.eval_krr import natural_subset
 from kip_runner.runs.metrics import JsonLines, check_finite, write_csv
 from kip_runner.runs.rundir import RunDir
-from kip_runner.runs.support import load_support
+from kip_runner.runs.interop import read_support
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,8 @@ def _training_data(cfg: EvalNnConfig, ds, data_key, n_val: int):
         x_s, y_s, mask = natural_subset(k_sub, pool, cfg.support, cfg.sampling == "balanced",
                                         cfg.rho, cfg.corruption)
         return x_s, y_s, mask, val_idx, "natural", cfg.rho
-    sup = load_support(cfg.data, ds.n_classes, ds.x_train.shape[1:])
+    sup = read_support(cfg.data, ds.x_train.shape[1:], ds.n_classes, ds.stats,
+                       cfg.dataset.preprocessing, cfg.source_space)
     if sup.mask is not None and sup.mask.shape != sup.images.shape:
         raise KipctlError(f"{cfg.data}: mask {sup.mask.shape} does not match images "
                           f"{sup.images.shape}")
@@ -99,8 +101,18 @@ def _train(cfg, net, step, predict, tx, x_s, y_s, lr, l2, init_keys, input_shape
     state = nn.init_state(tx, params, lr, center=cfg.center)
     l2_arr = jnp.asarray(l2, dtype)
     loss = None
+    timed: list[float] = []  # compiled steps of the first candidate, for the estimate
     for t in range(cfg.steps):
+        t0 = time.perf_counter()
         state, loss = step(state, x_s, y_s, l2_arr, jax.random.fold_in(loop_key, t))
+        if candidate == 0 and 1 <= t <= 3:  # steps after the compiling one: the cost of the rest
+            jax.block_until_ready(loss)
+            timed.append(time.perf_counter() - t0)
+            if len(timed) == 3 or t == cfg.steps - 1:
+                total = len(_candidates(cfg)) * cfg.steps
+                announce("eval-nn", total - t - 1, f"training steps ({cfg.seeds} init(s) of "
+                         f"{cfg.net.name} on {x_s.shape[0]} images)", float(np.median(timed)),
+                         dry_run=cfg.dry_run)
         if (t + 1) % cfg.log_every == 0 or t + 1 == cfg.steps:
             loss_np = np.asarray(loss)  # [S]
             mean = float(loss_np.mean())

@@ -461,8 +461,10 @@ def main(argv: list[str]) -> int:
     if "paper" in opts:
         caption += (f"; ours (mean±std, %) vs published {opts['paper']} (PAPER.md), "
                     "delta = ours - paper in points")
+    outputs: list[Path] = list(written) if "figure" in opts else []
     if not grouped.empty:
         written = tables.write_table(grouped, out / name, opts["format"], caption)
+        outputs += written
         print(grouped.to_markdown(index=False))
         print("\nwritten: " + ", ".join(map(str, written)))
     if not other.empty:
@@ -472,4 +474,21 @@ def main(argv: list[str]) -> int:
                            "runs that are not done (not averaged in)")
         print(f"\n{len(listing)} run(s) not done (not averaged in):")
         print(listing.to_markdown(index=False))
+    print(closing_line(grouped, other, outputs, out / name))
     return 0
+
+
+def closing_line(grouped: pd.DataFrame, other: pd.DataFrame, outputs: list, stem: Path) -> str:
+    """The report's last line: what the table holds and where it went, e.g.
+    `report: 8 rows x 7 columns (2 runs not done, left out) -> out/table.md, .csv, .tex`."""
+    what = f"{len(grouped)} rows x {len(grouped.columns)} columns" if not grouped.empty else \
+        "no finished runs to tabulate"
+    if not other.empty:
+        what += f" ({len(other)} run(s) not done, left out)"
+    names = [Path(p) for p in outputs]
+    same = [p for p in names if p.with_suffix("") == stem]
+    where = (f"{stem}{same[0].suffix}" + "".join(f", {p.suffix}" for p in same[1:])) if same \
+        else ""
+    rest = [str(p) for p in names if p.with_suffix("") != stem]
+    where = ", ".join([w for w in [where] + rest if w])
+    return f"report: {what}" + (f" -> {where}" if where else "")

@@ -4,7 +4,8 @@ Used by the CLI for every Hydra job and by corrupt-sweep for its child runs:
 already done with this exact config? -> return its metrics (so re-running a command in the
 same run dir recomputes nothing); else fingerprint check -> run.json (running) ->
 pipeline.run(cfg, rundir) -> summary.json and status done; on failure status failed with the
-reason (and traceback.txt for bugs).
+reason (and traceback.txt for bugs). dry_run=true runs the pipeline in a scratch directory
+only until it can print its cost estimate.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ import dataclasses
 import importlib
 import json
 import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
 
 import jax
 
 from kip_runner.errors import KipctlError, RunFailed
+from kip_runner.pipelines.estimate import DryRun, duration
 from kip_runner.pipelines.headline import headline
 from kip_runner.runs.rundir import RunDir, fingerprint, read_json
 
@@ -46,6 +52,36 @@ def is_done(rundir: RunDir, container: dict) -> bool:
     return info.get("status") == "done" and info.get("config") == _normalised(container)
 
 
+def _set_jax_flags(typed) -> None:
+    jax.config.update("jax_enable_x64", bool(getattr(typed, "x64", False)))
+    # float32 matmuls in float32 on every backend: on a GPU JAX's default lets XLA use TF32
+    # (10-bit mantissa), which puts ~1e-3 relative error into x_t·x_s^T, the kernels' input;
+    # on a CPU this changes nothing
+    jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def dry_run(module: str, typed, rundir: RunDir) -> dict:
+    """dry_run=true: the pipeline runs in a scratch directory until it has timed one unit of
+    its work and raised estimate.DryRun with the estimate, which is printed; nothing is left in
+    the run directory (removed when Hydra had just made it). A job too small to be timed
+    simply finishes in the scratch directory."""
+    pipeline = importlib.import_module(module)
+    _set_jax_flags(typed)
+    scratch = Path(tempfile.mkdtemp(prefix="kipctl-dry-run-"))
+    t0 = time.time()
+    try:
+        pipeline.run(typed, RunDir(scratch, rundir.command))
+        line = (f"{rundir.command}: the whole job ran in {duration(time.time() - t0)} "
+                "(too short to need an estimate)")
+    except DryRun as ex:
+        line = str(ex.args[0])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        rundir.discard_if_fresh()
+    print(f"{line} (dry run: nothing written)", flush=True)
+    return {}
+
+
 def execute(module: str, typed, container: dict, rundir: RunDir) -> dict:
     """Runs `module.run(typed, rundir)` under the run-dir contract and returns its metrics.
 
@@ -53,6 +89,8 @@ def execute(module: str, typed, container: dict, rundir: RunDir) -> dict:
       KipctlError: a user error, or a run dir that belongs to another config.
       RunFailed: any other exception (recorded with its traceback in the run dir).
     """
+    if getattr(typed, "dry_run", False):
+        return dry_run(module, typed, rundir)
     if is_done(rundir, container) and (rundir / "summary.json").exists():
         log.info("%s is already done with this config; nothing to recompute (delete its "
                  "run.json to force a re-run)", rundir.path)
@@ -67,11 +105,7 @@ def execute(module: str, typed, container: dict, rundir: RunDir) -> dict:
             raise KipctlError(f"{rundir.path} holds a run of a different config (fingerprint "
                               f"{old}, this one {fp}); use a new hydra.run.dir or the "
                               "original overrides")
-    jax.config.update("jax_enable_x64", bool(getattr(typed, "x64", False)))
-    # float32 matmuls in float32 on every backend: on a GPU JAX's default lets XLA use TF32
-    # (10-bit mantissa), which puts ~1e-3 relative error into x_t·x_s^T, the kernels' input;
-    # on a CPU this changes nothing
-    jax.config.update("jax_default_matmul_precision", "highest")
+    _set_jax_flags(typed)
     rundir.start(container, fp)
     try:
         metrics = pipeline.run(typed, rundir)

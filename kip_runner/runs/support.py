@@ -30,9 +30,11 @@ class Support(NamedTuple):
 
 
 def save_support(path: Path, images: np.ndarray, labels: np.ndarray,
-                 mask: Optional[np.ndarray] = None, meta: Optional[dict] = None) -> None:
+                 mask: Optional[np.ndarray] = None, meta: Optional[dict] = None,
+                 extra: Optional[dict] = None) -> None:
+    """Writes a support.npz atomically; `extra` adds arrays (e.g. an export's mean/std)."""
     arrays = {"images": np.asarray(images, np.float32), "labels": np.asarray(labels, np.float32),
-              "meta": np.asarray(json.dumps(meta or {}, default=str))}
+              "meta": np.asarray(json.dumps(meta or {}, default=str)), **(extra or {})}
     if mask is not None:
         arrays["mask"] = np.asarray(mask, bool)
 
@@ -76,9 +78,11 @@ def load_support(path: str | Path, n_classes: int,
         images = images[..., None]
     if labels.ndim == 1:
         labels = centered_one_hot(labels.astype(np.int64), n_classes)
-    if images.ndim != 4 or labels.shape != (images.shape[0], n_classes):
-        raise KipctlError(f"{path}: images {images.shape} / labels {labels.shape} do not form "
-                          f"[n,H,W,C] images with [n,{n_classes}] labels")
+    if images.ndim != 4:
+        raise KipctlError(f"{path}: images {images.shape} are not [n,H,W,C] (or [n,H,W]) images")
+    if labels.shape != (images.shape[0], n_classes):
+        raise KipctlError(f"{path}: labels {labels.shape} do not match {images.shape[0]} images "
+                          f"of {n_classes} classes (wrong dataset= or dataset.n_classes?)")
     for name, arr in (("images", images), ("labels", labels)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         if bad:
