@@ -93,7 +93,8 @@ def pixel_form(sup: Support, path: Path, fmt: str, mode: str = "auto") -> tuple[
 
     clip: x * std + mean clipped to [0, 1], the true pixels of in-gamut images. KIP moves
       pixels out of the gamut (MNIST's background below black), and clipping them changes the
-      set: a 100-image FC1 set lost 2.9 points of KRR accuracy that way.
+      set: a 100-image FC1 set lost 1.5 points of KRR accuracy that way
+      (results/export/round_trip.md).
     fit: the set's pixel range [lo, hi] mapped linearly onto [0, 1]; `pixel_range` records
       (lo, hi), which kipctl's import (and any reader) inverts: pixel = lo + v * (hi - lo).
     auto: clip when clipping changes nothing (no value beyond half a uint8 step), else fit.
