@@ -139,7 +139,7 @@ def test_more_distill_steps_resume_the_cell_and_re_run_its_evaluations(kipctl, t
     (kip_cell,) = [p.parent for p in (run / "cells").glob("kip-n20-rho0.5-*/support.npz")]
     (krr_cell,) = list((run / "cells").glob("kip-n20-rho0.5-krr-*"))
     krr_before = (krr_cell / "summary.json").stat().st_mtime_ns
-    acc_before = pd.read_csv(run / "results.csv").test_accuracy.item()
+    mse_before = pd.read_csv(run / "results.csv").test_mse.item()
 
     longer = kipctl(*base, "distill.steps=6")
     assert longer.returncode == 0, longer.stderr[-2000:]
@@ -151,8 +151,10 @@ def test_more_distill_steps_resume_the_cell_and_re_run_its_evaluations(kipctl, t
     assert (krr_cell / "summary.json").stat().st_mtime_ns > krr_before  # re-evaluated
     log = longer.stderr + longer.stdout
     assert "kip n=20 rho=0.5 krr: done" in log
-    acc_after = pd.read_csv(run / "results.csv").test_accuracy.item()
-    assert acc_after != acc_before  # 3 more steps changed the support it scores
+    # 3 more steps changed the support it scores (the MSE: the accuracy over 200 test
+    # images can tie, as it did at 26.5 % once the augmentation shift became 5 %)
+    mse_after = pd.read_csv(run / "results.csv").test_mse.item()
+    assert mse_after != mse_before
 
     krr_after = (krr_cell / "summary.json").stat().st_mtime_ns
     again = kipctl(*base, "distill.steps=6")  # the same command again: nothing to recompute

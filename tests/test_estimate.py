@@ -58,6 +58,8 @@ LINE = re.compile(r"^(\S+): (\d+) (.+), ~(.+) each(?: \+ ~.+)? -> ~(.+) \(dry ru
     ("eval-krr", "dataset=synthetic", "support=20", "seeds=50"),
     ("label-solve", "dataset=synthetic", "support=20", "n_targets=300", "block_rows=100"),
     ("eval-nn", "dataset=synthetic", "support=20", "steps=400", "net.width=64", "seeds=1"),
+    ("corrupt-sweep", "dataset=synthetic", "supports=[20]", "rhos=[0,0.9]",
+     "evaluators=[krr]", "distill.steps=50", "distill.target_batch=100"),
 ])
 def test_dry_run_prints_the_estimate_and_leaves_no_run_dir(kipctl, tmp_path, args):
     run = tmp_path / "run"
@@ -66,7 +68,8 @@ def test_dry_run_prints_the_estimate_and_leaves_no_run_dir(kipctl, tmp_path, arg
     found = LINE.match(out.stdout.strip().splitlines()[-1])
     assert found and found[1] == args[0], out.stdout
     units = int(found[2])
-    expected = {"distill": 498, "eval-nn": 396}.get(args[0])  # steps after the timed ones
+    # steps after the timed ones; the sweep's cells: 2 distill + 4 evaluations
+    expected = {"distill": 498, "eval-nn": 396, "corrupt-sweep": 6}.get(args[0])
     assert units == expected if expected else units > 0
     assert not run.exists(), sorted(p.name for p in run.iterdir())
     assert not list(REPO.glob("kipctl-dry-run-*"))

@@ -413,6 +413,7 @@ class CorruptSweepConfig(CommonConfig):
     seeds: int = 1  # natural-data KRR resamplings per cell
     corruption: str = "noise"  # noise | zero, for natural and KIP_rho data alike
     cells_dir: Optional[str] = None  # child runs' directory; None: <run dir>/cells (shareable)
+    dry_run: bool = False  # estimate every cell still to run (each child's dry run), exit
     distill: SweepDistillOptions = field(default_factory=SweepDistillOptions)
     nn: SweepNnOptions = field(default_factory=SweepNnOptions)
 

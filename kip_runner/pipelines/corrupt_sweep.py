@@ -22,6 +22,7 @@ and summary.json metrics (n_cells, n_done, mean accuracy per data/support/rho/ev
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ from kip_runner.errors import KipctlError
 from kip_runner.paper import figures
 from kip_runner.pipelines import distill
 from kip_runner.pipelines.common import progress
-from kip_runner.pipelines.runner import RunFailed, config_dict, config_fingerprint, \
+from kip_runner.pipelines.estimate import announce
+from kip_runner.pipelines.runner import RunFailed, config_dict, config_fingerprint, estimate, \
     execute, is_done
 from kip_runner.runs import tables
 from kip_runner.runs.metrics import write_csv
@@ -215,8 +217,35 @@ def results_table(results: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
+def estimate_cells(cells: list[Cell]) -> None:
+    """dry_run: the estimate of every cell still to run, from each child's own dry run (an
+    evaluation of a KIP set not yet learned is timed on a natural subset of its size, which
+    costs the same), then estimate.DryRun with the total."""
+    todo = [c for c in cells if not is_done(RunDir(c.path, COMMANDS[c.kind]),
+                                            config_dict(c.config))]
+    total = 0.0
+    bar = progress(len(todo), "corrupt-sweep dry run", unit="cell")
+    for cell in todo:
+        config = cell.config
+        if cell.needs is not None:
+            config = (dataclasses.replace(config, source="natural", seeds=1)
+                      if cell.kind == "krr" else dataclasses.replace(config, data="natural"))
+        seconds, line = estimate(MODULES[cell.kind], dataclasses.replace(config, dry_run=True),
+                                 COMMANDS[cell.kind])
+        log.info("%s: %s", cell.label, line)
+        total += seconds
+        bar.update(1)
+    bar.close()
+    n_distill = sum(c.kind == "distill" for c in todo)
+    announce("corrupt-sweep", len(todo), f"cells to run ({n_distill} distill, "
+             f"{len(todo) - n_distill} evaluations; {len(cells) - len(todo)} already done)",
+             total / max(len(todo), 1), dry_run=True)
+
+
 def run(cfg: CorruptSweepConfig, rundir: RunDir) -> dict:
     cells = plan(cfg, rundir.path)
+    if cfg.dry_run:
+        estimate_cells(cells)
     evals = [c for c in cells if c.kind != "distill"]
     log.info("corrupt-sweep: %d cells (%d distill, %d evaluations) in %s", len(cells),
              len(cells) - len(evals), len(evals), cells_dir(cfg, rundir.path))

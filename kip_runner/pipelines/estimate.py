@@ -18,7 +18,12 @@ THRESHOLD_S = 30.0  # announce jobs estimated to take longer than this
 
 
 class DryRun(Exception):
-    """Raised by a pipeline under dry_run=true once its estimate is known; args[0] is the line."""
+    """Raised by a pipeline under dry_run=true once its estimate is known: args[0] is the line,
+    `seconds` the estimated total."""
+
+    def __init__(self, line: str, seconds: float):
+        super().__init__(line)
+        self.seconds = seconds
 
 
 def duration(seconds: float) -> str:
@@ -42,7 +47,7 @@ def announce(command: str, units: int, what: str, seconds_each: float,
     line = f"{command}: {units} {what}, ~{duration(seconds_each)} each{extra} -> " \
            f"~{duration(total)}"
     if dry_run:
-        raise DryRun(line)
+        raise DryRun(line, total)
     if total > THRESHOLD_S:
         print(line, file=sys.stderr, flush=True)
     log.info("estimate: %s", line)

@@ -60,23 +60,31 @@ def _set_jax_flags(typed) -> None:
     jax.config.update("jax_default_matmul_precision", "highest")
 
 
-def dry_run(module: str, typed, rundir: RunDir) -> dict:
-    """dry_run=true: the pipeline runs in a scratch directory until it has timed one unit of
-    its work and raised estimate.DryRun with the estimate, which is printed; nothing is left in
-    the run directory (removed when Hydra had just made it). A job too small to be timed
-    simply finishes in the scratch directory."""
+def estimate(module: str, typed, command: str) -> tuple[float, str]:
+    """(seconds, line): the pipeline runs in a scratch directory until it has timed one unit of
+    its work and raised estimate.DryRun (typed.dry_run must be true); a job too small to be
+    timed simply finishes there, and its run time is the estimate."""
     pipeline = importlib.import_module(module)
     _set_jax_flags(typed)
     scratch = Path(tempfile.mkdtemp(prefix="kipctl-dry-run-"))
     t0 = time.time()
     try:
-        pipeline.run(typed, RunDir(scratch, rundir.command))
-        line = (f"{rundir.command}: the whole job ran in {duration(time.time() - t0)} "
-                "(too short to need an estimate)")
+        pipeline.run(typed, RunDir(scratch, command))
+        seconds = time.time() - t0
+        return seconds, (f"{command}: the whole job ran in {duration(seconds)} (too short to "
+                         "need an estimate)")
     except DryRun as ex:
-        line = str(ex.args[0])
+        return ex.seconds, str(ex.args[0])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def dry_run(module: str, typed, rundir: RunDir) -> dict:
+    """dry_run=true: prints the estimate; nothing is left in the run directory (removed when
+    Hydra had just made it)."""
+    try:
+        _, line = estimate(module, typed, rundir.command)
+    finally:
         rundir.discard_if_fresh()
     print(f"{line} (dry run: nothing written)", flush=True)
     return {}
