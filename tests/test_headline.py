@@ -21,6 +21,9 @@ def test_eval_krr_line_names_kernel_source_and_spread():
     assert headline("eval-krr", cfg, m, Path("r")) == (
         "eval-krr: 91.23 ± 0.45 % KRR test accuracy (myrtle5 nngp, 100 images of support.npz, "
         "1 seed(s), float32, 10000 test images) -> r")
+    # a support file's own size, not the config's `support` (which only sizes natural draws)
+    assert "(myrtle5 nngp, 20 images of support.npz," in headline(
+        "eval-krr", cfg, {**m, "n_support": 20}, Path("r"))
 
 
 def test_partial_or_unknown_metrics_still_give_one_line():

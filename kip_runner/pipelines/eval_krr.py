@@ -88,7 +88,8 @@ def run(cfg: EvalKrrConfig, rundir: RunDir) -> dict:
         log.warning(note)
     acc = np.array([r["accuracy"] for r in rows])
     return {"accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
-            "n_seeds": len(rows), "mse_mean": float(np.mean([r["mse"] for r in rows])),
+            "n_seeds": len(rows), "n_support": int(rows[0]["support"]),
+            "mse_mean": float(np.mean([r["mse"] for r in rows])),
             "n_test": len(y_test), "dtype": kernel.dtype.name,
             "solve_fallbacks": len(raised_solves(rows)),
             "reg_effective_max": max(r["reg_effective"] for r in rows)}

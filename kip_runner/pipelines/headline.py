@@ -40,7 +40,8 @@ def _eval_krr(cfg: dict, m: dict) -> str:
     source = cfg.get("source", "natural")
     what = "natural images" if source == "natural" else f"images of {Path(str(source)).name}"
     return (f"{_pm(m.get('accuracy_mean'), m.get('accuracy_std'))} KRR test accuracy "
-            f"({_kernel(cfg)}, {cfg.get('support')} {what}, {m.get('n_seeds')} seed(s), "
+            f"({_kernel(cfg)}, {m.get('n_support', cfg.get('support'))} {what}, "
+            f"{m.get('n_seeds')} seed(s), "
             f"{m.get('dtype', 'float64')}, {m.get('n_test')} test images)")
 
 
