@@ -2,7 +2,7 @@
 estimated total when it exceeds THRESHOLD_S, and stop there under `dry_run=true`.
 
 The line has one shape for every command, e.g.
-  label-solve: 60 blocks of 1000 x 100 targets x support, ~4.6 s each -> ~4 min 36 s
+  label-solve: 63 kernel tiles of 1000 x 100 (K_ts and the test evaluation), ~4.6 s each -> ~4 min 50 s
 It goes to stderr (stdout's last line is the command's result); with dry_run the runner prints
 it on stdout and exits 0 without a run directory (pipelines/runner.py).
 """

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from kip_runner.errors import KipctlError
 from kip_runner.runs import interop
+from kip_runner.runs.rundir import write_json
 from kip_runner.runs.support import load_support
 
 KEYS = ("format", "out", "pixels")
@@ -58,13 +59,13 @@ def export(source: Path, fmt: str, out: Path, pixels: str = "auto") -> dict:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise KipctlError(f"{out} already exists and is not empty; give another out= or delete "
                           "it")
-    sup = load_support(source, n_classes=_n_classes(source))
+    sup = load_support(source)  # its own class count
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         info = interop.WRITERS[fmt](sup, source, tmp, pixels)
         meta = interop.export_meta(sup, source, fmt, info)
-        interop.write_json(tmp / "export.json", meta)
+        write_json(tmp / "export.json", meta)
         if out.exists():
             out.rmdir()  # empty (checked above)
         os.replace(tmp, out)
@@ -72,17 +73,6 @@ def export(source: Path, fmt: str, out: Path, pixels: str = "auto") -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return meta
-
-
-def _n_classes(source: Path) -> int:
-    import numpy as np  # noqa: PLC0415
-
-    try:
-        with np.load(source, allow_pickle=False) as f:
-            labels = f["labels"] if "labels" in f.files else f["y"]
-            return int(labels.shape[1]) if labels.ndim == 2 else int(labels.max()) + 1
-    except Exception as e:  # noqa: BLE001 - any unreadable file is one line
-        raise KipctlError(f"corrupt support file {source}: {e}") from None
 
 
 def headline(meta: dict, out: Path) -> str:

@@ -28,12 +28,14 @@ import csv
 import json
 import logging
 from pathlib import Path
+
 import numpy as np
 
 from kip_runner.config.schema import SOURCE_SPACES
 from kip_runner.data import preprocess
 from kip_runner.errors import KipctlError
-from kip_runner.runs.support import Support, load_support, save_support
+from kip_runner.runs.support import (Support, check_finite, load_support, save_support,
+                                     targets_from_labels)
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +63,17 @@ def to_unit_pixels(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.
     return images.astype(np.float64) * std + mean
 
 
-def quantise(unit: np.ndarray) -> tuple[np.ndarray, float]:
-    """[0,1] pixels -> uint8 (rounded, clipped), and the fraction of values the clipping
-    changed: those beyond [0, 1] by more than half a uint8 step (KIP moves MNIST's black
-    background a hair below 0, which rounding would map to 0 anyway)."""
+def clipped_fraction(unit: np.ndarray) -> float:
+    """The fraction of [0,1]-scale pixel values that clipping to [0, 1] changes: those beyond
+    it by more than half a uint8 step (KIP moves MNIST's black background a hair below 0,
+    which rounding would map to 0 anyway)."""
     half = 0.5 / 255.0
-    clipped = float(np.mean((unit < -half) | (unit > 1.0 + half))) if unit.size else 0.0
-    return np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8), clipped
+    return float(np.mean((unit < -half) | (unit > 1.0 + half))) if unit.size else 0.0
+
+
+def to_uint8(unit: np.ndarray) -> np.ndarray:
+    """[0,1] pixels -> uint8, rounded and clipped."""
+    return np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def standardise_pixels(pixels: np.ndarray, stats: preprocess.Stats) -> np.ndarray:
@@ -107,7 +113,7 @@ def pixel_form(sup: Support, path: Path, fmt: str, mode: str = "auto") -> tuple[
                           f"whitening matrix, so format={fmt} cannot write them; use format=npz "
                           "(whitened space, with its statistics)")
     unit = to_unit_pixels(sup.images, mean, std)  # [N,H,W,C]
-    _, clipped = quantise(unit)
+    clipped = clipped_fraction(unit)
     if mode == "clip" or (mode == "auto" and clipped == 0.0):
         return np.clip(unit, 0.0, 1.0), {"pixels": "clip", "clipped_fraction": clipped,
                                          "pixel_range": None}
@@ -128,13 +134,13 @@ def write_imagefolder(sup: Support, path: Path, out: Path, pixels: str = "auto")
     from PIL import Image  # noqa: PLC0415 (pillow: a matplotlib dependency)
 
     unit, info = pixel_form(sup, path, "imagefolder", pixels)
-    pixels, _ = quantise(unit)  # [N,H,W,C] uint8
+    uint8 = to_uint8(unit)  # [N,H,W,C]
     n_classes = sup.labels.shape[1]
     names = class_dirs(n_classes)
     classes = np.argmax(sup.labels, axis=1)  # [N]
-    width = len(str(len(pixels) - 1))
+    width = len(str(len(uint8) - 1))
     rows = []
-    for i, (img, c) in enumerate(zip(pixels, classes)):
+    for i, (img, c) in enumerate(zip(uint8, classes)):
         folder = out / names[c]
         folder.mkdir(parents=True, exist_ok=True)
         stem = f"{i:0{width}d}"
@@ -198,19 +204,6 @@ def _nhwc(images: np.ndarray, image_shape: tuple, path: Path) -> np.ndarray:
     return images
 
 
-def _labels(labels: np.ndarray, n: int, n_classes: int, path: Path) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer):
-        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-            raise KipctlError(f"{path}: class labels span [{labels.min()}, {labels.max()}] but "
-                              f"the dataset has {n_classes} classes")
-        labels = preprocess.centered_one_hot(labels.astype(np.int64), n_classes)
-    if labels.shape != (n, n_classes):
-        raise KipctlError(f"{path}: labels {tuple(labels.shape)} do not match {n} images of "
-                          f"{n_classes} classes")
-    return labels.astype(np.float32)
-
-
 def _raw_pixels(images: np.ndarray, path: Path) -> np.ndarray:
     """Raw pixels on the 0..255 scale (float64) from uint8 / integer or [0,1] float images."""
     if np.issubdtype(images.dtype, np.integer) or images.dtype == bool:
@@ -229,12 +222,9 @@ def _raw_pixels(images: np.ndarray, path: Path) -> np.ndarray:
     return np.clip(images.astype(np.float64), 0.0, 1.0) * 255.0
 
 
-def _finish(images, labels, mask, meta, path, ds_shape, n_classes) -> Support:
-    labels = _labels(labels, len(images), n_classes, path)
-    for name, arr in (("images", images), ("labels", labels)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        if bad:
-            raise KipctlError(f"{path}: {bad} non-finite (NaN/inf) values in its {name}")
+def _finish(images, labels, mask, meta, path, n_classes) -> Support:
+    labels = targets_from_labels(labels, len(images), n_classes, path)
+    check_finite(path, images, labels)
     if mask is not None and mask.shape != images.shape:
         mask = None
     return Support(np.asarray(images, np.float32), labels, mask, meta)
@@ -298,7 +288,7 @@ def read_imagefolder(path: Path, image_shape: tuple, n_classes: int,
         mask = np.repeat(frozen[..., None], image_shape[-1], axis=-1)
     meta = {"import": "imagefolder", "files": len(files), "pixel_range": pixel_range}
     raw = x if pixel_range is None else unfit(x / 255.0, pixel_range) * 255.0
-    return _finish(standardise_pixels(raw, stats), y, mask, meta, path, image_shape, n_classes)
+    return _finish(standardise_pixels(raw, stats), y, mask, meta, path, n_classes)
 
 
 def read_pt(path: Path, image_shape: tuple, n_classes: int, stats: preprocess.Stats) -> Support:
@@ -327,7 +317,7 @@ def read_pt(path: Path, image_shape: tuple, n_classes: int, stats: preprocess.St
         pixel_range = [float(v) for v in np.asarray(pixel_range).ravel()]
         raw = unfit(raw / 255.0, pixel_range) * 255.0
     return _finish(standardise_pixels(raw, stats), y, None,
-                   {"import": "pt", "pixel_range": pixel_range}, path, image_shape, n_classes)
+                   {"import": "pt", "pixel_range": pixel_range}, path, n_classes)
 
 
 def _same(a, b) -> bool:
@@ -337,25 +327,14 @@ def _same(a, b) -> bool:
 
 def read_npz(path: Path, image_shape: tuple, n_classes: int, stats: preprocess.Stats,
              preprocessing: str, space: str) -> Support:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            files = set(f.files)
-            top = {k: np.asarray(f[k]) for k in ("mean", "std", "preprocessing") if k in files}
-            xk = "images" if "images" in files else "x" if "x" in files else None
-            raw_dtype = f[xk].dtype if xk else None
-    except Exception as e:  # noqa: BLE001
-        raise KipctlError(f"corrupt support file {path}: {e}") from None
-    sup = load_support(path, n_classes)
+    sup = load_support(path, n_classes)  # fills meta's statistics from an export's arrays
     images = _nhwc(sup.images, image_shape, path)
     mask = sup.mask
     if mask is not None and mask.shape != images.shape and mask.ndim == 4:
         mask = mask.transpose(0, 2, 3, 1) if mask.shape[1:] == images.shape[1:][::-1] else None
-    meta = dict(sup.meta)
-    if "mean" in top and "std" in top:
-        meta.setdefault("mean", top["mean"].tolist())
-        meta.setdefault("std", top["std"].tolist())
-        meta.setdefault("preprocessing", str(top.get("preprocessing", "standardize")))
+    meta = sup.meta
     has_stats = "mean" in meta and "std" in meta
+    raw_dtype = sup.stored_dtype
     integer = raw_dtype is not None and np.issubdtype(raw_dtype, np.integer)
     if space == "auto":
         if has_stats:
@@ -371,7 +350,7 @@ def read_npz(path: Path, image_shape: tuple, n_classes: int, stats: preprocess.S
     if space == "raw":  # load_support read the pixels as float32 (exact for integers)
         x = standardise_pixels(_raw_pixels(images.astype(raw_dtype) if integer else images,
                                            path), stats)
-        return _finish(x, sup.labels, mask, meta, path, image_shape, n_classes)
+        return _finish(x, sup.labels, mask, meta, path, n_classes)
     if has_stats:
         prep, mean, std = stored_stats(meta, path)
         same = prep == preprocessing and _same(mean, stats.mean) and _same(std, stats.std)
@@ -384,7 +363,7 @@ def read_npz(path: Path, image_shape: tuple, n_classes: int, stats: preprocess.S
             log.info("%s: stored with other preprocessing statistics than the dataset's; "
                      "mapped through pixel space", path)
             images = standardise_pixels(to_unit_pixels(images, mean, std) * 255.0, stats)
-    return _finish(images, sup.labels, mask, meta, path, image_shape, n_classes)
+    return _finish(images, sup.labels, mask, meta, path, n_classes)
 
 
 def read_support(path: str | Path, image_shape: tuple, n_classes: int, stats: preprocess.Stats,
@@ -423,10 +402,6 @@ def export_meta(sup: Support, source: Path, fmt: str, info: dict) -> dict:
             "n_classes": int(sup.labels.shape[1]), "has_mask": has_mask(sup),
             "preprocessing": sup.meta.get("preprocessing"), "mean": sup.meta.get("mean"),
             "std": sup.meta.get("std"), **info}
-
-
-def write_json(path: Path, obj: dict) -> None:
-    path.write_text(json.dumps(obj, indent=2, default=str) + "\n")
 
 
 def find_support(path: Path) -> Path:

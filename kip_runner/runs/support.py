@@ -27,6 +27,32 @@ class Support(NamedTuple):
     labels: np.ndarray  # [n, C] float32
     mask: Optional[np.ndarray]  # [n, H, W, C] bool or None
     meta: dict
+    stored_dtype: Optional[np.dtype] = None  # the images' dtype in the file (uint8 pixels...)
+
+
+def targets_from_labels(labels: np.ndarray, n: int, n_classes: int, path) -> np.ndarray:
+    """[n, C] regression targets from stored labels: [n, C] as they are, class indices [n]
+    as centred one-hot. Raises KipctlError for indices outside [0, C) or another shape."""
+    labels = np.asarray(labels)
+    if labels.ndim == 1:
+        if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+            raise KipctlError(f"{path}: class labels span [{labels.min()}, {labels.max()}] but "
+                              f"the dataset has {n_classes} classes")
+        labels = centered_one_hot(labels.astype(np.int64), n_classes)
+    if labels.shape != (n, n_classes):
+        raise KipctlError(f"{path}: labels {tuple(labels.shape)} do not match {n} images of "
+                          f"{n_classes} classes (wrong dataset= or dataset.n_classes?)")
+    return labels.astype(np.float32)
+
+
+def check_finite(path, images: np.ndarray, labels: np.ndarray) -> None:
+    """Raises KipctlError naming the file and the count of NaN/inf values."""
+    for name, arr in (("images", images), ("labels", labels)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise KipctlError(f"{path}: {bad} non-finite (NaN/inf) values in its {name}; "
+                              "this set cannot be evaluated (a diverged run? use an earlier "
+                              "checkpoint's support)")
 
 
 def save_support(path: Path, images: np.ndarray, labels: np.ndarray,
@@ -46,9 +72,11 @@ def save_support(path: Path, images: np.ndarray, labels: np.ndarray,
     atomic_write(Path(path), w)
 
 
-def load_support(path: str | Path, n_classes: int,
+def load_support(path: str | Path, n_classes: Optional[int] = None,
                  image_shape: Optional[tuple] = None) -> Support:
-    """Reads a support file and checks it against the dataset it will be evaluated on.
+    """Reads a support file and checks it against the dataset it will be evaluated on
+    (n_classes None: the labels' own class count). Top-level `mean` / `std` /
+    `preprocessing` arrays (an exported npz) fill in meta's statistics.
 
     Raises:
       KipctlError: missing/corrupt file, unknown keys, shapes that do not match, or NaN/inf
@@ -66,30 +94,29 @@ def load_support(path: str | Path, n_classes: int,
             if xk is None or yk is None:
                 raise KipctlError(f"{path}: expected arrays images/labels (or x/y), found "
                                   f"{sorted(files)}")
-            images = np.asarray(f[xk], np.float32)
+            stored = f[xk]
+            images = np.asarray(stored, np.float32)
             labels = np.asarray(f[yk])
             mask = np.asarray(f["mask"], bool) if "mask" in files else None
             meta = json.loads(str(f["meta"])) if "meta" in files else {}
+            if "mean" in files and "std" in files:
+                meta.setdefault("mean", np.asarray(f["mean"]).tolist())
+                meta.setdefault("std", np.asarray(f["std"]).tolist())
+                meta.setdefault("preprocessing", str(f["preprocessing"])
+                                if "preprocessing" in files else "standardize")
     except KipctlError:
         raise
     except Exception as e:
         raise KipctlError(f"corrupt support file {path}: {e}") from None
     if images.ndim == 3:
         images = images[..., None]
-    if labels.ndim == 1:
-        labels = centered_one_hot(labels.astype(np.int64), n_classes)
     if images.ndim != 4:
         raise KipctlError(f"{path}: images {images.shape} are not [n,H,W,C] (or [n,H,W]) images")
-    if labels.shape != (images.shape[0], n_classes):
-        raise KipctlError(f"{path}: labels {labels.shape} do not match {images.shape[0]} images "
-                          f"of {n_classes} classes (wrong dataset= or dataset.n_classes?)")
-    for name, arr in (("images", images), ("labels", labels)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        if bad:
-            raise KipctlError(f"{path}: {bad} non-finite (NaN/inf) values in its {name}; "
-                              "this set cannot be evaluated (a diverged run? use an earlier "
-                              "checkpoint's support)")
+    if n_classes is None:
+        n_classes = labels.shape[1] if labels.ndim == 2 else int(labels.max(initial=-1)) + 1
+    labels = targets_from_labels(labels, images.shape[0], n_classes, path)
+    check_finite(path, images, labels)
     if image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape):
         raise KipctlError(f"{path}: images are {tuple(images.shape[1:])} but the dataset's "
                           f"are {tuple(image_shape)} (wrong dataset= ?)")
-    return Support(images, labels.astype(np.float32), mask, meta)
+    return Support(images, labels, mask, meta, stored.dtype)
