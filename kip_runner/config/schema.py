@@ -288,6 +288,20 @@ class EvalNnConfig:
 
 
 @dataclass
+class DpOptions:
+    """DP-KIP (docs/dp.md): DP-SGD on the KRR loss; off while epsilon is null."""
+
+    epsilon: Optional[float] = None  # the (epsilon, delta) target, add-or-remove-one neighbours
+    delta: float = 1e-5
+    clip: float = 1.0  # l2 bound of each target's gradient (support pixels and learned labels)
+    chunk: int = 100  # per-example gradients computed this many targets at a time
+
+    @property
+    def enabled(self) -> bool:
+        return self.epsilon is not None
+
+
+@dataclass
 class DistillConfig(CommonConfig):
     """kipctl distill: KIP / KIP_rho (Algorithm 1, PAPER.md §2) learning a support set."""
 
@@ -314,10 +328,19 @@ class DistillConfig(CommonConfig):
     x64: bool = False  # float32 training (PAPER.md §8: training steps are where f32 pays)
     eval_x64: bool = True  # the periodic KRR evaluation in float64 (one solve: affordable)
     dry_run: bool = False  # time two KIP steps and an evaluation, print the estimate, exit
+    # DP-KIP: target_batch becomes the expected Poisson batch (rate target_batch / n_train)
+    dp: DpOptions = field(default_factory=DpOptions)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_rho(self.rho)
+        if self.dp.enabled:
+            _check(self.dp.epsilon > 0, f"dp.epsilon must be > 0, got {self.dp.epsilon}")
+            _check(0 < self.dp.delta < 1, f"dp.delta must lie in (0, 1), got {self.dp.delta}")
+            _check(self.dp.clip > 0, f"dp.clip must be > 0, got {self.dp.clip}")
+            _check(self.dp.chunk >= 1, f"dp.chunk must be >= 1, got {self.dp.chunk}")
+            _check(self.init == "noise", "dp.epsilon needs a data-independent initialisation: "
+                   "init=image would release training images as they are; use init=noise")
         n_classes = self.dataset.n_classes
         check_at_least_classes(self.support, n_classes)
         _check(self.target_batch >= n_classes, f"target_batch={self.target_batch} is smaller "

@@ -24,6 +24,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from kip_runner.config.schema import DistillConfig, KernelConfig
+from kip_runner.core import dp as dp_core
 from kip_runner.core import kip
 from kip_runner.core.augment import AugmentArgs
 from kip_runner.core.types import PRNGKey
@@ -50,8 +51,41 @@ FINGERPRINT_IGNORE = ("steps", "eval_every", "log_every", "ckpt_every", "ckpt_ke
 
 
 def config_fingerprint(cfg: DistillConfig) -> str:
-    """The fingerprint stored in every checkpoint (same ignore list as the CLI's run.json)."""
-    return fingerprint(dataclasses.asdict(cfg), FINGERPRINT_IGNORE)
+    """The fingerprint stored in every checkpoint (same ignore list as the CLI's run.json).
+    A DP run's noise is calibrated to its step count, so there `steps` is part of it: a
+    checkpoint of a DP run with another length is refused instead of continued."""
+    ignore = tuple(k for k in FINGERPRINT_IGNORE if not (cfg.dp.enabled and k == "steps"))
+    return fingerprint(dataclasses.asdict(cfg), ignore)
+
+
+class DpPlan(NamedTuple):
+    """A DP run's mechanism and its accounting (docs/dp.md)."""
+
+    args: dp_core.DpArgs
+    epsilon: float  # spent, add-or-remove-one, at delta (<= the target)
+    epsilon_replace_one: float  # the same mechanism under replace-one neighbours
+    delta: float
+
+    def meta(self, steps: int) -> dict:
+        return {"epsilon": self.epsilon, "epsilon_replace_one": self.epsilon_replace_one,
+                "delta": self.delta, "noise_multiplier": self.args.noise,
+                "clip": self.args.clip, "sample_rate": self.args.sample_rate, "steps": steps,
+                "neighbouring": "add_or_remove_one (replace_one: epsilon_replace_one)",
+                "accountant": "dp_accounting PLD"}
+
+
+def dp_plan(cfg: DistillConfig, n_train: int) -> DpPlan:
+    """Noise calibrated so that cfg.steps Poisson steps at q = target_batch / n_train are
+    (dp.epsilon, dp.delta)-DP."""
+    q = cfg.target_batch / n_train
+    if cfg.steps < 1:
+        raise KipctlError("a DP run needs steps >= 1 (its noise is calibrated to them)")
+    noise = dp_core.calibrate_noise(cfg.dp.epsilon, cfg.dp.delta, q, cfg.steps)
+    args = dp_core.DpArgs(noise, cfg.dp.clip, q, dp_core.batch_capacity(n_train, q),
+                          cfg.dp.chunk)
+    return DpPlan(args, dp_core.spent_epsilon(noise, q, cfg.steps, cfg.dp.delta),
+                  dp_core.spent_epsilon(noise, q, cfg.steps, cfg.dp.delta, "replace_one"),
+                  cfg.dp.delta)
 
 
 def init_support(key, ds: Dataset, cfg: DistillConfig, dtype) -> tuple[np.ndarray, np.ndarray]:
@@ -162,7 +196,14 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
     if cfg.rho > 0:
         x0, corrupted = (np.asarray(a) for a in corrupt(corrupt_key, x0, cfg.rho,
                                                         cfg.corruption))
-    tx = kip.make_optimizer(lr, kip.frozen_mask(corrupted, ds.n_classes, cfg.learn_labels))
+    frozen = kip.frozen_mask(corrupted, ds.n_classes, cfg.learn_labels)
+    tx = kip.make_optimizer(lr, frozen)
+    plan = dp_plan(cfg, len(ds.y_train)) if cfg.dp.enabled else None
+    if plan is not None:
+        log.info("DP-KIP: noise multiplier %.4g, clip %g, q %.4g, %d steps: epsilon %.4g "
+                 "(replace-one %.4g) at delta %g", plan.args.noise, plan.args.clip,
+                 plan.args.sample_rate, cfg.steps, plan.epsilon, plan.epsilon_replace_one,
+                 plan.delta)
     state = kip.init_state(x0.astype(dtype), y0.astype(dtype), tx)
 
     # Resume from checkpoints/LATEST (refusing another config's checkpoint).
@@ -187,11 +228,19 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
         state = jax.device_put(state, replicated)
     aug = augment_args(cfg, ds.x_train.shape[-1])
     dim = int(np.prod(ds.x_train.shape[1:]))
-    steps_fns = [kip.make_kip_step(make_kernel_fn(**m.kernel_args()), tx, reg=cfg.reg,
-                                   target_batch=cfg.target_batch, n_classes=ds.n_classes,
-                                   augment_args=aug, target_sharding=sharding,
-                                   gram_fn=gram_fn_of(m, dim))
-                 for m in members]
+    if plan is None:
+        steps_fns = [kip.make_kip_step(make_kernel_fn(**m.kernel_args()), tx, reg=cfg.reg,
+                                       target_batch=cfg.target_batch, n_classes=ds.n_classes,
+                                       augment_args=aug, target_sharding=sharding,
+                                       gram_fn=gram_fn_of(m, dim))
+                     for m in members]
+    else:
+        trainable = jax.tree_util.tree_map(lambda f: jnp.asarray(~f, dtype), frozen)
+        steps_fns = [dp_core.make_dp_kip_step(make_kernel_fn(**m.kernel_args()), tx,
+                                              reg=cfg.reg, n_train=len(ds.y_train),
+                                              dp=plan.args, trainable=trainable,
+                                              augment_args=aug)
+                     for m in members]
     schedule = member_schedule(kernel_key, start, cfg.steps, len(members))
     y_test = ds.targets("test")  # [n_test, C]
     x_test = np.asarray(ds.x_test, eval_kernel.dtype)  # cast once, not at every evaluation
@@ -244,6 +293,11 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
                          extra_seconds=evals * (eval_seconds or 0.0),
                          extra_what=f"for {evals} KRR evaluation(s)" if eval_seconds else "",
                          dry_run=cfg.dry_run)
+        if plan is not None and int(metrics["overflow"]) > 0:
+            bar.close()
+            raise KipctlError(f"step {step} drew {int(metrics['batch'])} targets, more than the "
+                              f"{plan.args.capacity} slots of a Poisson batch (probability "
+                              "< 1e-20: a bug); the run stops rather than under-sample")
         if not np.isfinite(loss):
             bar.close()
             where = latest_checkpoint(ckpt_dir)
@@ -288,7 +342,8 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
                      "steps": final_step, "lr": lr, "target_batch": cfg.target_batch,
                      "seed": cfg.seed, "preprocessing": cfg.dataset.preprocessing,
                      "mean": ds.stats.mean.tolist(), "std": ds.stats.std.tolist(),
-                     "fingerprint": fp})
+                     "fingerprint": fp,
+                     "dp": None if plan is None else plan.meta(final_step)})
     note = solve_note(solves, "periodic KRR evaluations")
     if note:
         log.warning(note)
@@ -300,4 +355,6 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
             "seconds_per_step": float(np.mean(durations)) if durations else float("nan"),
             "compile_seconds": round(compile_seconds, 3), "resumed_from": start,
             "n_devices": jax.device_count(), "lr": lr, "support": cfg.support,
-            "kernel": cfg.kernel.name, "eval_kernel": eval_kernel.cfg.name}
+            "kernel": cfg.kernel.name, "eval_kernel": eval_kernel.cfg.name,
+            **({} if plan is None else {f"dp/{k}": v for k, v in plan.meta(final_step).items()
+                                        if not isinstance(v, str)})}
