@@ -309,6 +309,8 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
         if step % cfg.log_every == 0 or step == cfg.steps:
             row = {"step": step, "loss": loss, "acc": acc, "kernel": members[member].name,
                    "seconds": round(seconds, 5)}
+            if plan is not None:  # the drawn Poisson batch and the share of clipped targets
+                row.update(batch=int(metrics["batch"]), clipped=float(metrics["clipped"]))
         if cfg.eval_every > 0 and (step % cfg.eval_every == 0 or step == cfg.steps):
             last_eval, eval_step = evaluate(state), step
             row = {**(row or {"step": step, "loss": loss, "acc": acc,
