@@ -478,11 +478,11 @@ reproduction: install
 # themselves) sanity cells. One process; its run dir resumes (finished distillations and
 # cached scores are reused). The report is the strongest attack per cell and member group.
 # =============================================================================================
-AUDIT_smoke := universe=200 support=10 shadows=4 rhos=[0,0.9] distill.steps=10 distill.target_batch=100 dataset.n_test=1000
+AUDIT_smoke := universe=200 support=10 shadows=4 rhos=[0,0.9] distill.steps=10 distill.target_batch=100 dp_target_batch=20 dataset.n_test=1000
 AUDIT_cpu := universe=4000 support=100 shadows=16 rhos=[0,0.5,0.75,0.9] distill.steps=300 distill.target_batch=1000
 AUDIT_paper := universe=20000 support=100 shadows=64 rhos=[0,0.5,0.75,0.9] distill.steps=10000 distill.target_batch=6000
-AUDIT_NOTE_smoke := support 10, universe 200, 4 runs, 10 KIP steps with 100 member targets, first 1000 test images
-AUDIT_NOTE_cpu := support 100, universe 4000 (2000 members per run), 16 runs, KIP 300 steps with 1000 member targets (KIP_rho augmented), full test set
+AUDIT_NOTE_smoke := support 10, universe 200, 4 runs, 10 KIP steps with 100 member targets (DP-KIP: 20 expected), first 1000 test images
+AUDIT_NOTE_cpu := support 100, universe 4000 (2000 members per run), 16 runs (8 select attacks and thresholds, 8 are measured), KIP 300 steps with 1000 member targets (KIP_rho augmented, shifts up to 5 %), DP-KIP 300 steps with 100 expected member targets, full test set
 AUDIT_NOTE_paper := support 100, universe 20000, 64 runs, KIP 10k steps with 6000 member targets (a GPU cluster's worth)
 
 .PHONY: audit _audit
@@ -491,4 +491,4 @@ audit: install
 _audit:
 	$(KIPCTL) audit dataset=mnist kernel=fc1 $(AUDIT_$(SCALE)) hydra.run.dir=$(REPRO)/audit
 	$(KIPCTL) report $(REPRO)/audit audit=strongest out=$(OUT)/tables name=audit-$(SCALE) \
-	    caption="kipctl audit (MNIST, FC1 kernel; membership inference: AUC, TPR at 1% / 0.1% FPR with Clopper-Pearson 95% bounds, epsilon lower bound, KRR test accuracy; SCALE=$(SCALE): $(AUDIT_NOTE_$(SCALE)); $(TODAY))"
+	    caption="kipctl audit (MNIST, FC1 kernel; membership inference on held-out runs: AUC, TPR at 1% / 0.1% FPR and empirical epsilon with runs x images cluster-bootstrap 95% intervals, certified epsilon lower bound (one-run audit, 95%), DP guarantee (replace-one), KRR test accuracy; SCALE=$(SCALE): $(AUDIT_NOTE_$(SCALE)); $(TODAY))"

@@ -13,7 +13,8 @@ from typing import Optional
 
 from hydra.core.config_store import ConfigStore
 
-from kip_runner.config.schema import (CommonConfig, DatasetConfig, DistillConfig, _check,
+from kip_runner.config.schema import (CommonConfig, DatasetConfig, DistillConfig, DpOptions,
+                                      _check,
                                       check_at_least_classes, check_rho, check_single_kernel,
                                       set_fields)
 from kip_runner.core.corrupt import CORRUPTIONS
@@ -21,12 +22,21 @@ from kip_runner.core.corrupt import CORRUPTIONS
 # natural: a class-balanced subset of the members (the kip cells' init images);
 # kip: KIP, image init; kip_noise: KIP, noise init; kip_rho: KIP_rho (a), one per rho;
 # null: KIP (image init) from the population H only (sanity: nothing about U can leak);
-# leak: the support is every member image (sanity: nearest-image attacks must win).
-AUDIT_CELLS = ("natural", "kip", "kip_noise", "kip_rho", "null", "leak")
-DISTILLED_CELLS = ("kip", "kip_noise", "kip_rho", "null")
-# higher = member: -loss, margin, -nn_l2, -nn_trim, kernel_sim (core.audit)
-AUDIT_SCORES = ("loss", "margin", "nn_l2", "nn_trim", "kernel_sim")
-LIRA_ATTACKS = ("lira_offline", "lira_online")  # on `margin`, the other runs as shadows
+# leak: the support is every member image (sanity: nearest-image attacks must win);
+# dp_kip: DP-KIP from noise init, one per dp_epsilons (the positive control: no attack may
+# measure more than its guarantee).
+AUDIT_CELLS = ("natural", "kip", "kip_noise", "kip_rho", "null", "leak", "dp_kip")
+DISTILLED_CELLS = ("kip", "kip_noise", "kip_rho", "null", "dp_kip")
+# Per-example scores, higher = member (core.audit): -loss, margin, margin_aug (the margin
+# averaged over 9 one-pixel shifts of x), -nn_l2, -nn_trim, -nn_certain (only pixels outside
+# the noise range), -nn_mask (only the released mask's learned pixels), -nn_est (pixels
+# weighted by their estimated probability of being learned), kernel_sim.
+AUDIT_SCORES = ("loss", "margin", "margin_aug", "nn_l2", "nn_trim", "nn_certain", "nn_mask",
+                "nn_est", "kernel_sim")
+# LiRA (offline / online, the other runs as shadows) on every score; on margin_aug over its 9
+# shifted queries
+LIRA_ATTACKS = tuple(f"lira_{mode}:{score}" for mode in ("offline", "online")
+                     for score in AUDIT_SCORES)
 AUDIT_ATTACKS = AUDIT_SCORES + LIRA_ATTACKS
 
 
@@ -65,6 +75,12 @@ class AuditConfig(CommonConfig):
     # `null` cell (normalised in __post_init__), so `cells=[kip,null]` works unquoted
     cells: list[Optional[str]] = field(default_factory=lambda: list(AUDIT_CELLS))
     rhos: list[float] = field(default_factory=lambda: [0.0, 0.5, 0.75, 0.9])  # kip_rho only
+    dp_epsilons: list[float] = field(default_factory=lambda: [1.0, 8.0])  # dp_kip only
+    dp_delta: float = 1e-5
+    dp_clip: float = 0.1
+    # dp_kip's expected Poisson batch of member targets (per-example gradients cost ~100x a
+    # plain step; 100 of 2000 members is q = 0.05); None: distill.target_batch
+    dp_target_batch: Optional[int] = 100
     corruption: str = "noise"  # noise | zero, kip_rho's frozen coordinates
     attacks: list[str] = field(default_factory=lambda: list(AUDIT_ATTACKS))
     confidence: float = 0.95  # Clopper-Pearson intervals (two-sided) and the epsilon bound
@@ -115,11 +131,23 @@ class AuditConfig(CommonConfig):
                    "lower distill.target_batch or raise universe")
             # building one child validates the pass-through options (steps, lr, ...)
             self.distill_config("kip_rho", max(self.rhos or [0.0]), self.dataset, 0)
+        if "dp_kip" in self.cells:
+            _check(len(self.dp_epsilons) > 0 and all(e > 0 for e in self.dp_epsilons),
+                   f"dp_epsilons must be positive values, got {self.dp_epsilons}")
+            _check(len(set(map(float, self.dp_epsilons))) == len(self.dp_epsilons),
+                   f"dp_epsilons has duplicates: {self.dp_epsilons}")
+            _check(self.dp_target_batch is None or
+                   self.dp_target_batch <= self.universe // 2,
+                   f"dp_target_batch={self.dp_target_batch} exceeds the universe/2 = "
+                   f"{self.universe // 2} members of a run")
+            self.distill_config("dp_kip", float(self.dp_epsilons[0]), self.dataset, 0)
 
     def cell_rhos(self) -> list[tuple[str, float]]:
-        """The audited (cell, rho) pairs in order; rho is 0 for every cell but kip_rho."""
+        """The audited (cell, value) pairs in order: value is rho for kip_rho, the target
+        epsilon for dp_kip, 0 for every other cell."""
         return [(c, float(r)) for c in self.cells
-                for r in (self.rhos if c == "kip_rho" else [0.0])]
+                for r in (self.rhos if c == "kip_rho" else self.dp_epsilons if c == "dp_kip"
+                          else [0.0])]
 
     def distill_config(self, cell: str, rho: float, dataset: DatasetConfig,
                        seed: int) -> DistillConfig:
@@ -127,13 +155,18 @@ class AuditConfig(CommonConfig):
         population, written by the pipeline)."""
         common = {f.name: getattr(self, f.name) for f in dataclasses.fields(CommonConfig)
                   if f.name not in ("kernel", "dataset", "seed", "x64")}
+        options = set_fields(self.distill)
+        dp = DpOptions()
+        if cell == "dp_kip":
+            dp = DpOptions(epsilon=float(rho), delta=self.dp_delta, clip=self.dp_clip)
+            if self.dp_target_batch is not None:
+                options["target_batch"] = self.dp_target_batch
         return DistillConfig(kernel=self.kernel, dataset=dataset, seed=seed,
                              support=self.support,
-                             init="noise" if cell == "kip_noise" else "image",
+                             init="noise" if cell in ("kip_noise", "dp_kip") else "image",
                              rho=float(rho) if cell == "kip_rho" else 0.0,
                              corruption=self.corruption, augment=cell == "kip_rho",
-                             learn_labels=False, eval_every=0, **common,
-                             **set_fields(self.distill))
+                             learn_labels=False, eval_every=0, dp=dp, **common, **options)
 
 
 def register_audit(cs: Optional[ConfigStore] = None) -> None:

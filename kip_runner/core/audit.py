@@ -60,15 +60,14 @@ def universe_and_population(key: PRNGKey, labels: ArrayLike, universe: int,
     return np.concatenate(u_idx).astype(np.int64), np.concatenate(h_idx).astype(np.int64)
 
 
-def balanced_membership(key: PRNGKey, labels: ArrayLike, n_runs: int) -> np.ndarray:
-    """LiRA's balanced design, made exact: run r's members are a class-balanced half of the
-    universe, and each example is a member in half of the runs.
-
-    Examples are paired at random within their class; in every run exactly one example of each
-    pair is a member, the first in a random subset of n_runs // 2 runs (n_runs odd: n_runs // 2
-    or n_runs // 2 + 1, at random) and the second in the other runs. So each run has exactly
-    n / 2 members, n_c / 2 of each class c, and each example is a member in n_runs / 2 runs
-    (odd n_runs: floor or ceil).
+def paired_membership(key: PRNGKey, labels: ArrayLike, n_runs: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The audit's membership design: examples are paired at random within their class, and in
+    every run one fair coin per pair, independent of every other pair and run, picks which of
+    the two is the member. So each run has exactly n / 2 members (n_c / 2 of each class c),
+    flipping one coin replaces one member by its partner (the replace-one neighbouring
+    relation), and a run's coins are independent of all other runs' (what lets an attack use
+    the other runs as shadows and still be audited as a one-run test, audit_one_run).
 
     Args:
       key: PRNG key.
@@ -76,7 +75,8 @@ def balanced_membership(key: PRNGKey, labels: ArrayLike, n_runs: int) -> np.ndar
       n_runs: R >= 2.
 
     Returns:
-      bool [R, n]: member[r, i] is True when example i is a member of run r.
+      (member bool [R, n]: member[r, i] is True when example i is a member of run r;
+       partner int [n]: the other example of i's pair)
 
     Raises:
       ValueError: a class has an odd count, or n_runs < 2.
@@ -84,26 +84,22 @@ def balanced_membership(key: PRNGKey, labels: ArrayLike, n_runs: int) -> np.ndar
     labels = np.asarray(labels)
     n = labels.shape[0]
     if n_runs < 2:
-        raise ValueError(f"the balanced design needs at least 2 runs, got {n_runs}")
+        raise ValueError(f"the paired design needs at least 2 runs, got {n_runs}")
     counts = np.bincount(labels)
     if np.any(counts % 2):
         raise ValueError(f"every class of the universe needs an even count, got {counts}")
-    k_pair, k_runs, k_odd = jax.random.split(key, 3)
+    k_pair, k_coin = jax.random.split(key)
     order = np.asarray(jax.random.permutation(k_pair, n))  # [n]
     order = order[np.argsort(labels[order], kind="stable")]  # [n] by class, random within
     first, second = order[0::2], order[1::2]  # [n/2] each; classes have even counts
     # float32 draws whatever jax_enable_x64 says: the design must not depend on the flag
-    u = np.asarray(jax.random.uniform(k_runs, (n // 2, n_runs), jnp.float32))  # [n/2, R]
-    ranks = np.argsort(np.argsort(u, axis=1), axis=1)  # [n/2, R]
-    size = np.full(n // 2, n_runs // 2)  # [n/2]
-    if n_runs % 2:
-        coin = jax.random.uniform(k_odd, (n // 2,), jnp.float32) < 0.5  # [n/2]
-        size = size + np.asarray(coin, np.int64)
-    first_in = ranks < size[:, None]  # [n/2, R]
+    coin = np.asarray(jax.random.uniform(k_coin, (n_runs, n // 2), jnp.float32)) < 0.5
     member = np.zeros((n_runs, n), bool)  # [R, n]
-    member[:, first] = first_in.T
-    member[:, second] = ~first_in.T
-    return member
+    member[:, first] = coin
+    member[:, second] = ~coin
+    partner = np.empty(n, np.int64)
+    partner[first], partner[second] = second, first
+    return member, partner
 
 
 # ------------------------------------------------------------------- per-example scores
@@ -181,6 +177,48 @@ def trimmed_nearest(x: ArrayLike, s: ArrayLike, keep: int, chunk: int = 50
         index[i:i + chunk] = np.argmin(low, axis=1)
         dist[i:i + chunk] = low[np.arange(low.shape[0]), index[i:i + chunk]]
     return dist, index
+
+
+def weighted_nearest(x: ArrayLike, s: ArrayLike, w: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """For each x, the weighted mean squared pixel difference to a support image s_j with s_j's
+    own pixel weights w_j, minimised over j: sum_p w_jp (x_p - s_jp)^2 / sum_p w_jp. A support
+    image with no weight is never the nearest. Three matrix products, no [n, m, d] tensor.
+
+    x [n, ...], s [m, ...], w [m, ...] (>= 0) -> (dist [n] (inf when no image has weight),
+    index [n])
+    """
+    xf, sf, wf = _flat(x), _flat(s), _flat(w)  # [n, d], [m, d], [m, d]
+    total = wf.sum(axis=1)  # [m]
+    num = (xf * xf) @ wf.T - 2.0 * xf @ (wf * sf).T + np.sum(wf * sf * sf, axis=1)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(total[None, :] > 0, np.maximum(num, 0.0) / total[None, :], np.inf)
+    index = np.argmin(mean, axis=1)  # [n]
+    return mean[np.arange(xf.shape[0]), index], index
+
+
+def certain_weights(s: ArrayLike, noise_range: float = 1.0) -> np.ndarray:
+    """1 on the pixels that cannot be frozen noise (|s| > the noise range: KIP_rho's frozen
+    pixels are U(-1, 1), core.corrupt), 0 elsewhere. [m, ...] -> [m, ...]"""
+    return (np.abs(np.asarray(s, np.float64)) > noise_range).astype(np.float64)
+
+
+def estimated_unfrozen(s: ArrayLike, rho: float, noise_range: float = 1.0,
+                       bins: int = 40) -> np.ndarray:
+    """The posterior probability that each support pixel was learned, not frozen, from the
+    released values and the public rho alone: the histogram of all support pixel values is
+    rho U(-r, r) + (1 - rho) f, so in a bin inside [-r, r] with count c the frozen share is
+    about min(1, rho N width / (2 r c)); outside [-r, r] a pixel is learned for certain.
+    rho = 0 gives 1 everywhere. [m, ...] -> [m, ...] in [0, 1]"""
+    v = np.asarray(s, np.float64)
+    if rho <= 0:
+        return np.ones_like(v)
+    edges = np.linspace(-noise_range, noise_range, bins + 1)
+    inside = np.abs(v) <= noise_range
+    b = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, bins - 1)
+    counts = np.bincount(b[inside], minlength=bins).astype(np.float64)  # [bins]
+    frozen = rho * v.size / bins  # expected frozen pixels per bin (uniform over [-r, r])
+    p_learned = 1.0 - np.minimum(1.0, frozen / np.maximum(counts, 1.0))  # [bins]
+    return np.where(inside, p_learned[b], 1.0)
 
 
 def kernel_similarity(k_xs: ArrayLike, k_xx: ArrayLike, k_ss: ArrayLike) -> np.ndarray:
@@ -373,7 +411,8 @@ def epsilon_lower_bound(tp: int, fp: int, n_pos: int, n_neg: int,
 
 
 class GaussianFit(NamedTuple):
-    """Per-example in/out means with one global ("fixed") standard deviation each."""
+    """Per-example in/out means with one global ("fixed") standard deviation per side and one
+    pooled over both sides (the one LiRA online uses)."""
 
     mean_in: np.ndarray  # [n]
     mean_out: np.ndarray  # [n]
@@ -381,6 +420,7 @@ class GaussianFit(NamedTuple):
     std_out: float
     n_in: np.ndarray  # [n] shadow runs in which the example was a member
     n_out: np.ndarray  # [n]
+    std: float = 1.0  # pooled over the in and the out residuals
 
 
 def _pooled_std(scores: np.ndarray, mask: np.ndarray, mean: np.ndarray) -> float:
@@ -447,7 +487,12 @@ def fit_gaussians(scores: ArrayLike, member: ArrayLike, equalise: bool = True,
     mean_out = np.where(n_out > 0, mean_out, mean_in - shift)
     std_in = _pooled_std(s, m_in, mean_in)
     std_out = _pooled_std(s, m_out, mean_out)
-    return GaussianFit(mean_in, mean_out, max(std_in, 1e-30), max(std_out, 1e-30), n_in, n_out)
+    dof_in = float(np.sum(np.maximum(n_in - 1, 0)))
+    dof_out = float(np.sum(np.maximum(n_out - 1, 0)))
+    pooled = (math.sqrt((dof_in * std_in ** 2 + dof_out * std_out ** 2) / (dof_in + dof_out))
+              if dof_in + dof_out > 0 else math.sqrt(0.5 * (std_in ** 2 + std_out ** 2)))
+    return GaussianFit(mean_in, mean_out, max(std_in, 1e-30), max(std_out, 1e-30), n_in, n_out,
+                       max(pooled, 1e-30))
 
 
 def _log_normal_pdf(x: np.ndarray, mean: np.ndarray, std: float) -> np.ndarray:
@@ -456,33 +501,258 @@ def _log_normal_pdf(x: np.ndarray, mean: np.ndarray, std: float) -> np.ndarray:
 
 
 def lira_scores(scores: ArrayLike, member: ArrayLike, online: bool,
-                key: Optional[PRNGKey] = None) -> np.ndarray:
+                key: Optional[PRNGKey] = None, equalise: bool = False) -> np.ndarray:
     """LiRA with each run in turn as the target and all other runs as its shadows.
 
     offline: (s - mean_out) / std_out, the one-sided test against the out distribution
              (monotone in LiRA's 1 - Pr[Z > s], Z ~ N(mean_out, std_out^2));
-    online:  log N(s; mean_in, std_in^2) - log N(s; mean_out, std_out^2).
+    online:  log N(s; mean_in, std^2) - log N(s; mean_out, std^2) with one pooled std (the
+             fixed-variance test: linear in s; separate in / out variances made it quadratic
+             and worse than offline).
+    Several queries per example (scores [R, n, q], e.g. shifted views of each x): each
+    query gets its own fit and the per-query statistics are summed (offline: z-scores,
+    online: log-likelihood ratios; independent queries, as LiRA's augmented queries).
 
     Args:
-      scores: [R, n] the score of every example under every run (higher = member).
+      scores: [R, n] or [R, n, q] the score of every example under every run (higher =
+        member).
       member: [R, n] bool, the design.
       online: the online (in and out) test, else offline.
-      key: draws which shadows the equal-count fit keeps (default PRNGKey(0)).
+      key: draws which shadows an equal-count fit keeps (default PRNGKey(0)).
+      equalise: equal in / out shadow counts for every example (fit_gaussians); needed under a
+        design whose counts give membership away, not under paired_membership.
 
     Returns:
       [R, n] attack scores (higher = member); the target's own row never enters its fit.
     """
     s = np.asarray(scores, np.float64)
+    if s.ndim == 2:
+        s = s[..., None]  # [R, n, 1]
     m = np.asarray(member, bool)
     key = jax.random.PRNGKey(0) if key is None else key
-    priority = np.asarray(jax.random.uniform(key, s.shape, jnp.float32))  # [R, n]
-    out = np.empty_like(s)
+    priority = np.asarray(jax.random.uniform(key, m.shape, jnp.float32))  # [R, n]
+    out = np.zeros(m.shape)
     for r in range(s.shape[0]):
         others = np.arange(s.shape[0]) != r
-        fit = fit_gaussians(s[others], m[others], priority=priority[others])
-        if online:
-            out[r] = (_log_normal_pdf(s[r], fit.mean_in, fit.std_in)
-                      - _log_normal_pdf(s[r], fit.mean_out, fit.std_out))
-        else:
-            out[r] = (s[r] - fit.mean_out) / fit.std_out
+        for q in range(s.shape[2]):
+            fit = fit_gaussians(s[others, :, q], m[others], equalise=equalise,
+                                priority=priority[others])
+            if online:
+                out[r] += (_log_normal_pdf(s[r, :, q], fit.mean_in, fit.std)
+                           - _log_normal_pdf(s[r, :, q], fit.mean_out, fit.std))
+            else:
+                out[r] += (s[r, :, q] - fit.mean_out) / fit.std_out
     return out
+
+
+# ------------------------------------------------------------------- held-out evaluation
+
+
+def split_runs(key: PRNGKey, n_runs: int) -> np.ndarray:
+    """The selection half of the runs (floor(R / 2) of them, at random): attacks, thresholds
+    and operating points are chosen there and evaluated on the other runs. bool [R]"""
+    pick = np.asarray(jax.random.permutation(key, n_runs))[:n_runs // 2]
+    out = np.zeros(n_runs, bool)
+    out[pick] = True
+    return out
+
+
+def heldout_threshold(scores: ArrayLike, positive: ArrayLike, max_fpr: float) -> float:
+    """The threshold ("member if score >= t") with the highest TPR at FPR <= max_fpr on these
+    (selection) scores; +inf flags nothing."""
+    return tpr_at_fpr(roc_curve(scores, positive), max_fpr).threshold
+
+
+def flagged(scores: ArrayLike, threshold: float) -> np.ndarray:
+    s = np.asarray(scores, np.float64)
+    return np.where(np.isnan(s), False, s >= threshold)
+
+
+def empirical_epsilon(tpr: ArrayLike, fpr: ArrayLike, floor: float) -> np.ndarray:
+    """max(log(TPR / FPR), log((1 - FPR) / (1 - TPR)), 0) with the rates floored at `floor`
+    (1 / the number of trials: a zero count is not an infinite ratio). Not a bound: the
+    point estimate, or a bootstrap sample of it."""
+    tpr = np.clip(np.asarray(tpr, np.float64), floor, 1 - floor)
+    fpr = np.clip(np.asarray(fpr, np.float64), floor, 1 - floor)
+    return np.maximum(0.0, np.maximum(np.log(tpr / fpr), np.log((1 - fpr) / (1 - tpr))))
+
+
+class Bootstrap(NamedTuple):
+    """Two-way cluster bootstrap weights: runs and examples resampled with replacement (every
+    (run, example) pair weighted by the product of its run's and its example's counts)."""
+
+    runs: np.ndarray  # [B, R] multinomial counts
+    items: np.ndarray  # [B, n]
+
+
+def cluster_bootstrap(key: PRNGKey, n_runs: int, n_items: int, n_boot: int) -> Bootstrap:
+    k_r, k_i = jax.random.split(key)
+    rr = np.asarray(jax.random.randint(k_r, (n_boot, n_runs), 0, n_runs))
+    ii = np.asarray(jax.random.randint(k_i, (n_boot, n_items), 0, n_items))
+    runs = np.stack([np.bincount(r, minlength=n_runs) for r in rr]).astype(np.float64)
+    items = np.stack([np.bincount(i, minlength=n_items) for i in ii]).astype(np.float64)
+    return Bootstrap(runs, items)
+
+
+def bootstrap_rates(flag: ArrayLike, positive: ArrayLike, negative: ArrayLike,
+                    boot: Bootstrap) -> tuple[np.ndarray, np.ndarray]:
+    """TPR and FPR of a fixed decision under each bootstrap draw.
+    flag, positive, negative [R, n] bool -> (tpr [B], fpr [B])"""
+    f = np.asarray(flag, np.float64)
+    pos, neg = np.asarray(positive, np.float64), np.asarray(negative, np.float64)
+
+    def total(a):
+        return np.einsum("br,rn,bn->b", boot.runs, a, boot.items)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total(f * pos) / total(pos), total(f * neg) / total(neg)
+
+
+def bootstrap_auc(scores: ArrayLike, positive: ArrayLike, negative: ArrayLike,
+                  boot: Bootstrap) -> np.ndarray:
+    """The weighted Mann-Whitney AUC (ties count 1/2) under each bootstrap draw. [B]"""
+    s = np.asarray(scores, np.float64)
+    s = np.where(np.isnan(s), -np.inf, s)
+    use = np.asarray(positive, bool) | np.asarray(negative, bool)
+    r_idx, i_idx = np.nonzero(use)
+    sv, pos = s[use], np.asarray(positive, bool)[use]
+    order = np.argsort(sv, kind="stable")
+    sv, pos, r_idx, i_idx = sv[order], pos[order], r_idx[order], i_idx[order]
+    group = np.r_[0, np.cumsum(np.diff(sv) != 0)]  # [E] tie group, ascending
+    n_groups = int(group[-1]) + 1
+    out = np.empty(boot.runs.shape[0])
+    for b in range(boot.runs.shape[0]):
+        w = boot.runs[b, r_idx] * boot.items[b, i_idx]  # [E]
+        w_neg = np.bincount(group, weights=np.where(pos, 0.0, w), minlength=n_groups)  # [G]
+        below = np.cumsum(w_neg) - w_neg  # negatives strictly below each group
+        w_pos = np.where(pos, w, 0.0)
+        total_pos, total_neg = w_pos.sum(), w_neg.sum()
+        out[b] = (np.sum(w_pos * (below[group] + 0.5 * w_neg[group])) / (total_pos * total_neg)
+                  if total_pos > 0 and total_neg > 0 else np.nan)
+    return out
+
+
+def interval(samples: ArrayLike, confidence: float) -> tuple[float, float]:
+    """The percentile interval of bootstrap samples (NaN draws dropped)."""
+    x = np.asarray(samples, np.float64)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return float("nan"), float("nan")
+    a = (1.0 - confidence) / 2.0
+    return float(np.quantile(x, a)), float(np.quantile(x, 1.0 - a))
+
+
+# ------------------------------------------------------------------- one-run audit
+
+
+def one_run_epsilon(correct: int, guesses: int, beta: float) -> float:
+    """Steinke, Nasr & Jagielski (2023), "Privacy Auditing with One (1) Training Run": if the
+    mechanism is (eps, 0)-DP in each of independent fair coins, the number W of correct
+    guesses among `guesses` abstention-allowed guesses is stochastically dominated by
+    Binomial(guesses, e^eps / (1 + e^eps)). The lower bound at confidence 1 - beta is the eps
+    whose binomial tail P[X >= correct] equals beta (0 when chance already explains W)."""
+    if guesses < 1 or correct < 1:
+        return 0.0
+    p = beta_ppf(beta, correct, guesses - correct + 1)  # P[Binom(k, p) >= W] = I_p(W, k-W+1)
+    return float(math.log(p / (1.0 - p))) if p > 0.5 else 0.0
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    x = np.where(np.isnan(x), -np.inf, x)
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x), dtype=np.float64)
+    uniq, inv = np.unique(x, return_inverse=True)  # ties share their mean rank
+    ranks = (np.bincount(inv, ranks) / np.bincount(inv))[inv]
+    return ranks
+
+
+def pair_guesses(scores: ArrayLike, member: ArrayLike, partner: ArrayLike, k: int
+                 ) -> tuple[int, int]:
+    """One run's guessing game on the design's pairs: in each pair the example with the higher
+    score (rank) is guessed the member; only the k pairs whose higher score ranks highest in
+    the run are guessed (the attack is surest about its most member-like examples), the rest
+    abstain. Returns (correct, guesses)."""
+    s = _ranks(np.asarray(scores, np.float64))
+    partner = np.asarray(partner)
+    member = np.asarray(member, bool)
+    a = np.flatnonzero(np.arange(len(s)) < partner)  # [n/2] one index per pair
+    b = partner[a]
+    gap = s[a] - s[b]
+    top = np.maximum(s[a], s[b])
+    take = np.argsort(-top, kind="stable")[:k]
+    take = take[gap[take] != 0]  # a tie is no guess
+    guess_a = gap[take] > 0
+    correct = np.where(guess_a, member[a[take]], member[b[take]])
+    return int(correct.sum()), int(len(take))
+
+
+GUESS_COUNTS = (10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+class OneRunAudit(NamedTuple):
+    attack: str
+    guesses: int  # k chosen on the selection runs
+    epsilon: float  # certified lower bound: max over evaluation runs at beta / their count
+    run: int  # the evaluation run that gave it
+    correct: int
+    made: int  # guesses actually made in that run (ties abstain)
+    selection_epsilon: float  # the mean bound on the selection runs (how it was chosen)
+
+
+def audit_one_run(attacks: dict, member: ArrayLike, partner: ArrayLike, select: ArrayLike,
+                  confidence: float) -> OneRunAudit:
+    """The certified epsilon lower bound of a cell: the attack and the number of guesses are
+    chosen on the selection runs (best mean one_run_epsilon at 1 - confidence), then every
+    evaluation run is audited with that choice at (1 - confidence) / (number of evaluation
+    runs) and the largest bound is kept (valid at `confidence` by the union bound). Each run's
+    coins are independent of every other run's (paired_membership), so attacks whose scores
+    use the other runs as shadows (LiRA) qualify too.
+
+    attacks: {name: [R, n] scores}; member [R, n]; partner [n]; select [R] bool.
+    """
+    member = np.asarray(member, bool)
+    select = np.asarray(select, bool)
+    beta = 1.0 - confidence
+    n_pairs = member.shape[1] // 2
+    ks = [k for k in GUESS_COUNTS if k < n_pairs] + [n_pairs]
+    best = None
+    for name, sc in attacks.items():
+        for k in ks:
+            vals = [one_run_epsilon(*pair_guesses(sc[r], member[r], partner, k), beta)
+                    for r in np.flatnonzero(select)]
+            score = float(np.mean(vals))
+            if best is None or score > best[0]:
+                best = (score, name, k)
+    sel_eps, name, k = best
+    evals = np.flatnonzero(~select)
+    out = None
+    for r in evals:
+        c, g = pair_guesses(attacks[name][r], member[r], partner, k)
+        e = one_run_epsilon(c, g, beta / len(evals))
+        if out is None or e > out.epsilon:
+            out = OneRunAudit(name, k, e, int(r), c, g, sel_eps)
+    return out
+
+
+def null_gate(scores: ArrayLike, positive: ArrayLike, negative: ArrayLike,
+              select: ArrayLike, boot: Bootstrap, level: float, max_fpr: float = 0.01
+              ) -> tuple[bool, dict]:
+    """The sanity gate of a cell that cannot leak, two-sided: on the evaluation runs the
+    AUC's cluster-bootstrap interval at `level` covers 0.5, and at the threshold chosen on the
+    selection runs for `max_fpr` the interval of TPR - FPR covers 0. A biased attack (below
+    chance as much as above) fails. boot: drawn over the evaluation runs.
+
+    Returns (ok, {auc_lo, auc_hi, diff_lo, diff_hi}).
+    """
+    sc = np.asarray(scores, np.float64)
+    pos, neg = np.asarray(positive, bool), np.asarray(negative, bool)
+    sel = np.asarray(select, bool)
+    ev = ~sel
+    use_s = (pos | neg) & sel[:, None]
+    thr = heldout_threshold(sc[use_s], pos[use_s], max_fpr)
+    flag = flagged(sc, thr)
+    tpr_b, fpr_b = bootstrap_rates(flag[ev], pos[ev], neg[ev], boot)
+    a_lo, a_hi = interval(bootstrap_auc(sc[ev], pos[ev], neg[ev], boot), level)
+    d_lo, d_hi = interval(tpr_b - fpr_b, level)
+    ok = bool(a_lo <= 0.5 <= a_hi and d_lo <= 0.0 <= d_hi)
+    return ok, {"auc_lo": a_lo, "auc_hi": a_hi, "diff_lo": d_lo, "diff_hi": d_hi}

@@ -23,6 +23,7 @@ under the replace-one relation).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -55,6 +56,7 @@ def _accountant(relation: str):
     return pld.PLDAccountant(neighboring_relation=rel)
 
 
+@functools.lru_cache(maxsize=64)  # an audit calibrates the same mechanism for every run
 def calibrate_noise(epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
     """The smallest noise multiplier sigma (noise std / clip) for which `steps` Poisson-
     subsampled Gaussian steps at rate q are (epsilon, delta)-DP, add-or-remove-one neighbours.
@@ -72,6 +74,7 @@ def calibrate_noise(epsilon: float, delta: float, sample_rate: float, steps: int
         epsilon, delta))
 
 
+@functools.lru_cache(maxsize=64)
 def spent_epsilon(noise: float, sample_rate: float, steps: int, delta: float,
                   relation: str = "add_remove") -> float:
     """epsilon at `delta` of `steps` Poisson-subsampled Gaussian steps (relation:

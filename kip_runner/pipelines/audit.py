@@ -64,13 +64,15 @@ DISTILL = "kip_runner.pipelines.distill"
 # Attack choice, confidence level and figure size do not change any child run or score:
 # `kipctl audit attacks=[...]` in the same run dir recomputes only the attack tables;
 # adding cells or rhos adds child runs next to the existing ones.
-FINGERPRINT_IGNORE = ("attacks", "confidence", "neighbours", "cells", "rhos")
+FINGERPRINT_IGNORE = ("attacks", "confidence", "neighbours", "cells", "rhos", "dp_epsilons")
 FPR_POINTS = {"1pct": 0.01, "0p1pct": 0.001}  # the columns tpr_at_<key>_fpr
-CSV_COLUMNS = ["cell", "rho", "members", "attack", "n_members", "n_nonmembers", "auc",
+CSV_COLUMNS = ["cell", "rho", "dp_epsilon", "members", "attack", "n_members", "n_nonmembers",
+               "auc", "auc_lo", "auc_hi",
                "tpr_at_1pct_fpr", "tpr_at_1pct_fpr_lo", "tpr_at_1pct_fpr_hi", "fpr_1pct",
                "tpr_at_0p1pct_fpr", "tpr_at_0p1pct_fpr_lo", "tpr_at_0p1pct_fpr_hi", "fpr_0p1pct",
-               "eps_lower_bound", "test_accuracy", "test_accuracy_std", "support_drift",
-               "strongest"]
+               "eps_empirical", "eps_empirical_lo", "eps_empirical_hi", "eps_empirical_at",
+               "eps_lower_bound", "eps_guarantee", "test_accuracy", "test_accuracy_std",
+               "support_drift", "strongest"]
 
 
 # ------------------------------------------------------------------- design and data
@@ -85,6 +87,7 @@ class Design(NamedTuple):
     member: np.ndarray  # [R, u] bool: U members of each run
     population_member: np.ndarray  # [R, u] bool: the half of H each run's null cell sees
     seeds: np.ndarray  # [R] int: each run's distill seed
+    partner: np.ndarray  # [u] int: the other example of each U example's pair
 
     def digest(self) -> str:
         h = hashlib.sha256()
@@ -116,11 +119,11 @@ def make_design(cfg: AuditConfig, labels: np.ndarray) -> Design:
                                                      cfg.dataset.n_classes)
     except ValueError as e:
         raise KipctlError(f"{cfg.dataset.name}: {e}") from None
-    member = audit.balanced_membership(k_member, labels[u_idx], cfg.shadows)
-    population_member = audit.balanced_membership(k_population, labels[h_idx], cfg.shadows)
+    member, partner = audit.paired_membership(k_member, labels[u_idx], cfg.shadows)
+    population_member = audit.paired_membership(k_population, labels[h_idx], cfg.shadows)[0]
     seeds = np.asarray(jax.random.randint(k_seeds, (cfg.shadows,), 0, 2 ** 31 - 1,
                                           dtype=np.int32), np.int64)  # [R]
-    return Design(u_idx, h_idx, labels[u_idx], member, population_member, seeds)
+    return Design(u_idx, h_idx, labels[u_idx], member, population_member, seeds, partner)
 
 
 def _save_npz(path: Path, compressed: bool = True, **arrays) -> None:
@@ -134,6 +137,9 @@ def save_or_check_design(path: Path, design: Design) -> None:
     """Writes design.npz, or checks that an existing one (a resumed audit) is identical."""
     if path.exists():
         with np.load(path) as f:
+            if not set(Design._fields) <= set(f.files):
+                raise KipctlError(f"{path} is an older audit's design (no member pairs); use a "
+                                  "new hydra.run.dir")
             old = Design(*(f[k] for k in Design._fields))
         if old.digest() != design.digest():
             raise KipctlError(f"{path} holds another membership design than this config "
@@ -198,7 +204,12 @@ def make_kernel(cfg: AuditConfig) -> Kernel:
 
 
 def cell_name(cell: str, rho: float) -> str:
-    return f"{cell}-rho{rho:g}"
+    """`value` is the target epsilon of a dp_kip cell, rho otherwise."""
+    return f"dp_kip-eps{rho:g}" if cell == "dp_kip" else f"{cell}-rho{rho:g}"
+
+
+def rho_of(cell: str, value: float) -> float:
+    return 0.0 if cell == "dp_kip" else value
 
 
 def _file_digest(path: Path) -> str:
@@ -210,6 +221,8 @@ class Support(NamedTuple):
     y: np.ndarray  # [m, C]
     init_pos: np.ndarray  # [k] positions in U of the init images (empty: none from U)
     drift: float  # mean ||x - x0|| / ||x0|| over the support (nan: not distilled)
+    mask: Optional[np.ndarray] = None  # [m, H, W, C] bool, the released frozen pixels
+    eps_guarantee: float = float("nan")  # DP-KIP: the run's replace-one epsilon
 
 
 def initial_support(dcfg, ds) -> tuple[np.ndarray, Optional[np.ndarray]]:
@@ -274,7 +287,9 @@ def get_support(cfg: AuditConfig, design: Design, data: RunData, r: int, cell: s
     change = np.linalg.norm(sup.images.reshape(len(x0), -1) - flat0, axis=1)
     drift = float(np.mean(change / np.maximum(np.linalg.norm(flat0, axis=1), 1e-12)))
     init_pos = member_pos[idx] if idx is not None and cell != "null" else np.zeros(0, np.int64)
-    return Support(sup.images, sup.labels, init_pos, drift)
+    dp = sup.meta.get("dp") or {}
+    return Support(sup.images, sup.labels, init_pos, drift, sup.mask,
+                   float(dp.get("epsilon_replace_one", float("nan"))))
 
 
 def standardised(raw_x: np.ndarray, stats: preprocess.Stats) -> np.ndarray:
@@ -306,8 +321,21 @@ def score_cell(cfg: AuditConfig, kernel: Kernel, sup: Support, x_u: np.ndarray,
     keep = audit.unfrozen_count(d, rho)
     nn_l2, _ = audit.nearest_sq_distance(x_u, sup.x)
     nn_trim = nn_l2 / d if keep >= d else audit.trimmed_nearest(x_u, sup.x, keep)[0]
+    learned = (np.ones(sup.x.shape) if sup.mask is None else
+               (~np.asarray(sup.mask, bool)).astype(np.float64))  # [m, H, W, C]
+    # the margin of 9 one-pixel shifts of each x (KIP (a) saw shifted targets)
+    views = np.stack([k_us_of(kernel, shift_view(x_u, di, dj), sup.x) @ alpha
+                      for di, dj in SHIFTS], axis=-1)  # [u, C, 9]
+    margin_aug = np.stack([audit.margin(views[..., q], y_u) for q in range(len(SHIFTS))],
+                          axis=-1)  # [u, 9]
     out = {"loss": -audit.squared_loss(pred_u, targets_u), "margin": audit.margin(pred_u, y_u),
-           "nn_l2": -nn_l2, "nn_trim": -nn_trim,
+           "margin_aug": margin_aug, "nn_l2": -nn_l2, "nn_trim": -nn_trim,
+           "nn_certain": -audit.weighted_nearest(x_u, sup.x, audit.certain_weights(sup.x))[0],
+           "nn_mask": -audit.weighted_nearest(x_u, sup.x, learned)[0],
+           "nn_est": -audit.weighted_nearest(
+               x_u, sup.x, audit.estimated_unfrozen(sup.x, rho if sup.mask is not None
+                                                    else 0.0))[0],
+           "eps_guarantee": np.float64(sup.eps_guarantee),
            "kernel_sim": audit.kernel_similarity(k_us, k_uu, np.diagonal(k_ss)),
            "test_accuracy": np.float64(acc), "drift": np.float64(sup.drift),
            "solve_fallback": np.float64(fit.method != "cholesky"),
@@ -319,6 +347,23 @@ def score_cell(cfg: AuditConfig, kernel: Kernel, sup: Support, x_u: np.ndarray,
         dist, idx = audit.trimmed_nearest(sup.x, x_u[pos], keep)
         out.update(nb_support=sup.x, nb_member=pos[idx], nb_dist=dist)
     return out
+
+
+SHIFTS = [(di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]  # pixels, margin_aug's queries
+
+
+def shift_view(x: np.ndarray, di: int, dj: int) -> np.ndarray:
+    """x [n,H,W,C] moved by (di, dj) pixels, zero (the standardised mean) filled in, as KIP
+    (a)'s augmentation fills. [n,H,W,C]"""
+    out = np.zeros_like(x)
+    h, w = x.shape[1:3]
+    out[:, max(di, 0):h + min(di, 0), max(dj, 0):w + min(dj, 0)] = \
+        x[:, max(-di, 0):h + min(-di, 0), max(-dj, 0):w + min(-dj, 0)]
+    return out
+
+
+def k_us_of(kernel: Kernel, x: np.ndarray, s: np.ndarray) -> np.ndarray:
+    return np.asarray(kernel.matrix(x, s))
 
 
 def cell_scores(cfg: AuditConfig, kernel: Kernel, design: Design, data: RunData, r: int,
@@ -352,7 +397,8 @@ def cell_scores(cfg: AuditConfig, kernel: Kernel, design: Design, data: RunData,
     sup = get_support(cfg, design, data, r, cell, rho, ds_m, ds_h, child)
     ds = cache[key]
     x_u = standardised(raw_u, ds.stats)  # [u,H,W,C]
-    scores = score_cell(cfg, kernel, sup, x_u, design.labels, ds, rho, design.member[r],
+    scores = score_cell(cfg, kernel, sup, x_u, design.labels, ds, rho_of(cell, rho),
+                        design.member[r],
                         with_neighbours=(r == 0 and cfg.neighbours > 0 and cell != "leak"))
     scores.update(scoring=np.asarray(scoring), mean=ds.stats.mean, std=ds.stats.std,
                   support_digest=np.asarray(_file_digest(child / "support.npz")
@@ -364,21 +410,53 @@ def cell_scores(cfg: AuditConfig, kernel: Kernel, design: Design, data: RunData,
 # ------------------------------------------------------------------- attacks
 
 
-def attack_rows(cfg: AuditConfig, cell: str, rho: float, per_run: list[dict],
-                member: np.ndarray) -> tuple[list[dict], dict, dict]:
-    """audit.csv rows of one (cell, rho): every attack x member group (all members; the
-    init images; the other members), the strongest attack per group marked.
+N_BOOT = 2000  # cluster-bootstrap draws of the rates (cheap: one einsum)
+N_BOOT_AUC = 200  # of the AUC (one weighted Mann-Whitney per draw)
+N_BOOT_GATE = 2000  # of the null cell's AUC, at a Bonferroni-adjusted level
 
-    Returns (rows, attack scores [R, u] by name, ROC of the strongest attack on all members).
-    """
-    runs, n = member.shape
-    stacked = {s: np.stack([p[s] for p in per_run]) for s in AUDIT_SCORES}  # [R, u] each
-    attacks = {a: stacked[a] for a in cfg.attacks if a in AUDIT_SCORES}
-    # which shadows LiRA's equal-count fit keeps: its own stream of the audit's seed
+
+def cell_attacks(cfg: AuditConfig, per_run: list[dict], member: np.ndarray) -> dict:
+    """Every attack's scores [R, u] of one cell: the raw scores (margin_aug: the mean over its
+    shifted queries) and LiRA offline / online on each (margin_aug: over its queries)."""
     lira_key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0x7117A)
-    for name, online in (("lira_offline", False), ("lira_online", True)):
-        if name in cfg.attacks:
-            attacks[name] = audit.lira_scores(stacked["margin"], member, online, lira_key)
+    out = {}
+    for name in cfg.attacks:
+        mode, _, score = name.rpartition(":")
+        raw = np.stack([np.asarray(p[score], np.float64) for p in per_run])  # [R, u(, q)]
+        if not mode:
+            out[name] = raw.mean(axis=-1) if raw.ndim == 3 else raw
+        else:
+            out[name] = audit.lira_scores(raw, member, mode == "lira_online", lira_key)
+    return out
+
+
+def _point(sc, positive, negative, select, max_fpr):
+    """Held-out operating point: threshold on the selection runs, rates on the others."""
+    use_s = (positive | negative) & select[:, None]
+    thr = audit.heldout_threshold(sc[use_s], positive[use_s], max_fpr)
+    ev = ~select
+    flag = audit.flagged(sc, thr) & ev[:, None]
+    tp, fp = int(np.sum(flag & positive)), int(np.sum(flag & negative))
+    n_pos, n_neg = int(np.sum(positive & ev[:, None])), int(np.sum(negative & ev[:, None]))
+    sel_flag = audit.flagged(sc, thr) & select[:, None]
+    sel = (np.sum(sel_flag & positive) / max(np.sum(positive & select[:, None]), 1),
+           np.sum(sel_flag & negative) / max(np.sum(negative & select[:, None]), 1))
+    return thr, flag, tp, fp, n_pos, n_neg, sel
+
+
+def attack_rows(cfg: AuditConfig, cell: str, rho: float, per_run: list[dict],
+                design: Design, select: np.ndarray) -> tuple[list[dict], dict, dict]:
+    """audit.csv rows of one (cell, value): every attack x member group (all members; the
+    init images; the other members). Thresholds, operating points and the strongest attack
+    are chosen on the selection runs; every figure is measured on the evaluation runs, with
+    two-way (runs x images) cluster-bootstrap intervals.
+
+    Returns (rows, attack scores [R, u] by name, ROC of the strongest attack on all members
+    (evaluation runs)).
+    """
+    member = design.member
+    runs, n = member.shape
+    attacks = cell_attacks(cfg, per_run, member)
     init = np.zeros((runs, n), bool)  # [R, u]
     for r, p in enumerate(per_run):
         init[r, np.asarray(p["init_pos"], np.int64)] = True
@@ -389,57 +467,104 @@ def attack_rows(cfg: AuditConfig, cell: str, rho: float, per_run: list[dict],
         groups += [("init", init), ("other", member & ~init)]
     acc = np.array([float(p["test_accuracy"]) for p in per_run])
     drift = np.array([float(p["drift"]) for p in per_run])
-    base = {"cell": cell, "rho": rho, "test_accuracy": float(acc.mean()),
+    guarantee = float(np.nanmax([float(p.get("eps_guarantee", np.nan)) for p in per_run]
+                                + [np.nan])) if cell == "dp_kip" else np.nan
+    base = {"cell": cell, "rho": rho_of(cell, rho),
+            "dp_epsilon": rho if cell == "dp_kip" else np.nan,
+            "eps_guarantee": guarantee, "test_accuracy": float(acc.mean()),
             "test_accuracy_std": float(acc.std()),
             "support_drift": float(np.mean(drift)) if np.isfinite(drift).all() else np.nan}
+    key = jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0xB007)
+    ev = ~select
+    boot = audit.cluster_bootstrap(key, int(ev.sum()), n, N_BOOT)
+    boot_auc = audit.Bootstrap(boot.runs[:N_BOOT_AUC], boot.items[:N_BOOT_AUC])
+    one_run = audit.audit_one_run(attacks, member, design.partner, select, cfg.confidence)
+    negative = ~member
     rows, rocs = [], {}
     for group, positive in groups:
-        use = positive | ~member  # the group's members and every non-member
         group_rows = []
         for name, sc in attacks.items():
-            roc = audit.roc_curve(sc[use], positive[use])
+            use_e = (positive | negative) & ev[:, None]
+            roc = audit.roc_curve(sc[use_e], positive[use_e])
+            use_s = (positive | negative) & select[:, None]
+            sel_auc = audit.roc_auc(audit.roc_curve(sc[use_s], positive[use_s]))
+            auc_b = audit.bootstrap_auc(sc[ev], positive[ev], negative[ev], boot_auc)
             row = {**base, "members": group, "attack": name, "n_members": roc.n_pos,
                    "n_nonmembers": roc.n_neg, "auc": audit.roc_auc(roc)}
-            eps = 0.0
-            for key, max_fpr in FPR_POINTS.items():
-                op = audit.tpr_at_fpr(roc, max_fpr)
-                lo, hi = audit.clopper_pearson(op.tp, op.n_pos, cfg.confidence)
-                row.update({f"tpr_at_{key}_fpr": op.tpr, f"tpr_at_{key}_fpr_lo": lo,
-                            f"tpr_at_{key}_fpr_hi": hi, f"fpr_{key}": op.fpr})
-                eps = max(eps, audit.epsilon_lower_bound(op.tp, op.fp, op.n_pos, op.n_neg,
-                                                         cfg.confidence))
-            row["eps_lower_bound"] = eps
-            group_rows.append((row, roc))
-        # the strongest attack: highest TPR at 0.1% FPR (LiRA's low-FPR view), then at 1%,
-        # then AUC
-        best = max(range(len(group_rows)), key=lambda i: tuple(
-            group_rows[i][0][k] for k in ("tpr_at_0p1pct_fpr", "tpr_at_1pct_fpr", "auc")))
-        for i, (row, roc) in enumerate(group_rows):
+            row["auc_lo"], row["auc_hi"] = audit.interval(auc_b, cfg.confidence)
+            best_sel, sel_key = None, {}
+            for fkey, max_fpr in FPR_POINTS.items():
+                thr, flag, tp, fp, n_pos, n_neg, sel = _point(sc, positive, negative, select,
+                                                              max_fpr)
+                tpr_b, fpr_b = audit.bootstrap_rates(flag[ev], positive[ev], negative[ev], boot)
+                lo, hi = audit.interval(tpr_b, cfg.confidence)
+                row.update({f"tpr_at_{fkey}_fpr": tp / n_pos, f"tpr_at_{fkey}_fpr_lo": lo,
+                            f"tpr_at_{fkey}_fpr_hi": hi, f"fpr_{fkey}": fp / n_neg})
+                sel_key[fkey] = sel[0]
+                floor = 1.0 / max(n_neg, 1)
+                sel_eps = float(audit.empirical_epsilon(sel[0], sel[1], floor))
+                if best_sel is None or sel_eps > best_sel[0]:
+                    eps_b = audit.empirical_epsilon(tpr_b, fpr_b, floor)
+                    best_sel = (sel_eps, float(audit.empirical_epsilon(tp / n_pos, fp / n_neg,
+                                                                       floor)),
+                                *audit.interval(eps_b, cfg.confidence), fkey)
+            row["eps_empirical"], row["eps_empirical_lo"], row["eps_empirical_hi"] = \
+                best_sel[1:4]
+            row["eps_empirical_at"] = best_sel[4]
+            # the certified bound is the cell's (one attack, chosen on the selection runs)
+            certified = group == "all" and name == one_run.attack
+            row["eps_lower_bound"] = one_run.epsilon if certified else np.nan
+            if cell == "null" and group == "all":
+                level = 1.0 - (1.0 - cfg.confidence) / len(attacks)  # Bonferroni over attacks
+                gate_b = audit.Bootstrap(boot.runs[:N_BOOT_GATE], boot.items[:N_BOOT_GATE])
+                row["gate_ok"] = audit.null_gate(sc, positive, negative, select, gate_b,
+                                                 level)[0]
+            group_rows.append((row, roc, (sel_key["0p1pct"], sel_key["1pct"], sel_auc)))
+        # the strongest attack, chosen on the selection runs: TPR at 0.1% FPR (LiRA's
+        # low-FPR view), then at 1%, then AUC
+        best = max(range(len(group_rows)), key=lambda i: group_rows[i][2])
+        for i, (row, roc, _) in enumerate(group_rows):
             row["strongest"] = i == best
             rows.append(row)
         if group == "all":
-            rocs = {"attack": group_rows[best][0]["attack"], "roc": group_rows[best][1]}
+            rocs = {"attack": group_rows[best][0]["attack"], "roc": group_rows[best][1],
+                    "one_run": one_run._asdict()}
     return rows, attacks, rocs
 
 
 def sanity(rows: list[dict]) -> dict:
-    """The acceptance checks: null cell at chance, leak cell found by nn_l2."""
+    """The gates: the null cell at chance for every attack (its AUC's and its TPR - FPR's
+    cluster-bootstrap intervals at a Bonferroni-adjusted level cover 0.5 and 0, both sides),
+    the leak cell found by nn_l2, and no dp_kip attack measuring more than the guarantee."""
     out: dict = {}
     null = [r for r in rows if r["cell"] == "null" and r["members"] == "all"]
     if null:
         out["sanity/null_max_auc"] = max(r["auc"] for r in null)
-        out["sanity/null_ok"] = bool(out["sanity/null_max_auc"] <= 0.6)
-        # TPR ~ FPR: the operating point's achieved FPR inside its TPR's 95% interval (7
-        # attacks x 2 points, each with a 5% miss rate under H0: an occasional miss is noise)
-        misses = [f"{r['attack']}@{key}" for r in null for key in FPR_POINTS
-                  if not r[f"tpr_at_{key}_fpr_lo"] <= r[f"fpr_{key}"]
-                  <= r[f"tpr_at_{key}_fpr_hi"]]
-        out["sanity/null_tpr_outside_interval"] = ", ".join(misses)
+        out["sanity/null_min_auc"] = min(r["auc"] for r in null)
+        failed = [r["attack"] for r in null if not r.get("gate_ok", True)]
+        out["sanity/null_failed_attacks"] = ", ".join(failed)
+        out["sanity/null_ok"] = not failed
     leak = [r for r in rows if r["cell"] == "leak" and r["members"] == "all"
             and r["attack"] == "nn_l2"]
     if leak:
         out["sanity/leak_nn_l2_auc"] = leak[0]["auc"]
         out["sanity/leak_ok"] = bool(leak[0]["auc"] >= 0.99)
+    dp = [r for r in rows if r["cell"] == "dp_kip"]
+    if dp:
+        over = [f"{r['attack']} ({r['members']}, eps {r['dp_epsilon']:g}: empirical "
+                f"{r['eps_empirical']:.2f} [{r['eps_empirical_lo']:.2f}, "
+                f"{r['eps_empirical_hi']:.2f}], certified {r['eps_lower_bound']:.2f} > "
+                f"guarantee {r['eps_guarantee']:.2f})" for r in dp
+                if r["eps_empirical_lo"] > r["eps_guarantee"]
+                or (np.isfinite(r["eps_lower_bound"])
+                    and r["eps_lower_bound"] > r["eps_guarantee"])]
+        out["sanity/dp_over_guarantee"] = "; ".join(over)
+        out["sanity/dp_ok"] = not over
+        for eps in sorted({r["dp_epsilon"] for r in dp}):
+            cell = [r for r in dp if r["dp_epsilon"] == eps]
+            top = max(cell, key=lambda r: r["eps_empirical"])
+            out[f"sanity/dp_eps{eps:g}_max_empirical"] = top["eps_empirical"]
+            out[f"sanity/dp_eps{eps:g}_guarantee"] = top["eps_guarantee"]
     return out
 
 
@@ -489,6 +614,101 @@ def draw_roc(rocs: dict, caption: str, stem: Path) -> list[Path]:
     ax.set_ylabel("true positive rate")
     ax.legend(fontsize=6, loc="lower right")
     ax.set_title(caption, fontsize=7, wrap=True)
+    fig.tight_layout()
+    return _save_figure(fig, stem)
+
+
+def draw_privacy_utility(table: pd.DataFrame, caption: str, stem: Path) -> list[Path]:
+    """TPR at 0.1% FPR of the strongest attack on all members (evaluation runs, bootstrap
+    interval) against the cell's KRR test accuracy, one point per cell x rho / epsilon."""
+    plt = _pyplot()
+    df = table[(table.members == "all") & table.strongest]
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    for cell, d in df.groupby("cell", sort=False):
+        y = 100 * d.tpr_at_0p1pct_fpr
+        err = [100 * (d.tpr_at_0p1pct_fpr - d.tpr_at_0p1pct_fpr_lo).clip(lower=0),
+               100 * (d.tpr_at_0p1pct_fpr_hi - d.tpr_at_0p1pct_fpr).clip(lower=0)]
+        ax.errorbar(100 * d.test_accuracy, y, yerr=err, fmt="o", ms=4, capsize=2, label=cell)
+        for _, r in d.iterrows():
+            tag = (f"eps {r.dp_epsilon:g}" if cell == "dp_kip" else
+                   f"rho {r.rho:g}" if cell == "kip_rho" else "")
+            if tag:
+                ax.annotate(tag, (100 * r.test_accuracy, 100 * r.tpr_at_0p1pct_fpr),
+                            fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ax.axhline(0.1, color="k", ls="--", lw=0.8, label="chance (TPR = FPR = 0.1%)")
+    ax.set_yscale("symlog", linthresh=0.1)
+    ax.set_xlabel("KRR test accuracy of the support (%)")
+    ax.set_ylabel("TPR at 0.1% FPR, strongest attack (%)")
+    ax.legend(fontsize=6)
+    ax.set_title(caption + "; privacy-utility", fontsize=6, wrap=True)
+    fig.tight_layout()
+    return _save_figure(fig, stem)
+
+
+def vulnerability(table: pd.DataFrame, arrays: dict, design: Design, pairs, failed,
+                  top: int = 8) -> pd.DataFrame:
+    """The most exposed examples of each cell under its strongest attack on all members: the
+    gap between an example's mean standardised attack score in the runs where it was a member
+    and where it was not (per-example vulnerability, LiRA's view)."""
+    out = []
+    for cell, rho in pairs:
+        if (cell, rho) in failed:
+            continue
+        name = cell_name(cell, rho)
+        row = table[(table.cell == cell) & (table.members == "all") & table.strongest]
+        row = row[(row.dp_epsilon == rho) if cell == "dp_kip" else (row.rho == rho)]
+        if row.empty:
+            continue
+        attack = row.attack.iloc[0]
+        sc = np.asarray(arrays[f"{name}__{attack}"], np.float64)  # [R, u]
+        finite = np.isfinite(sc)
+        if not finite.any():
+            continue
+        z = np.where(finite, (sc - sc[finite].mean()) / max(sc[finite].std(), 1e-12), 0.0)
+        m = design.member
+        with np.errstate(invalid="ignore"):
+            gap = (np.sum(z * m, 0) / np.maximum(m.sum(0), 1)
+                   - np.sum(z * ~m, 0) / np.maximum((~m).sum(0), 1))  # [u]
+        init = arrays[f"{name}__init"].sum(axis=0)  # [u]
+        for pos in np.argsort(-gap, kind="stable")[:top]:
+            out.append({"cell": cell, "rho": rho_of(cell, rho),
+                        "dp_epsilon": rho if cell == "dp_kip" else np.nan, "attack": attack,
+                        "universe_pos": int(pos), "train_index": int(design.universe[pos]),
+                        "label": int(design.labels[pos]), "gap": float(gap[pos]),
+                        "member_runs": int(m[:, pos].sum()), "init_runs": int(init[pos])})
+    return pd.DataFrame(out)
+
+
+def draw_vulnerable(df: pd.DataFrame, x_train: np.ndarray, caption: str, stem: Path
+                    ) -> list[Path]:
+    """The most exposed training images of each cell, one row per cell x rho / epsilon."""
+    if df.empty:
+        return []
+    plt = _pyplot()
+    keys = list(dict.fromkeys(zip(df.cell, df.rho, df.dp_epsilon.fillna(-1))))
+    top = int(df.groupby(["cell", "rho", "dp_epsilon"], dropna=False).size().max())
+    fig, axes = plt.subplots(len(keys), top, figsize=(1.1 * top, 1.25 * len(keys) + 0.6),
+                             squeeze=False)
+    for i, (cell, rho, eps) in enumerate(keys):
+        d = df[(df.cell == cell) & (df.rho == rho) & (df.dp_epsilon.fillna(-1) == eps)]
+        for j in range(top):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j >= len(d):
+                ax.axis("off")
+                continue
+            r = d.iloc[j]
+            img = x_train[int(r.train_index)].astype(np.float64) / 255.0
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            ax.set_title(f"gap {r.gap:.2f}" + (f", init {r.init_runs}" if r.init_runs else ""),
+                         fontsize=5)
+            if j == 0:
+                tag = f"eps {eps:g}" if cell == "dp_kip" else f"rho {rho:g}"
+                ax.set_ylabel(f"{cell}\n{tag}\n{r.attack}", fontsize=5)
+    fig.suptitle(caption + "; most exposed examples (score gap member - non-member, in "
+                 "standard deviations; init: runs that started from it)", fontsize=6,
+                 wrap=True)
     fig.tight_layout()
     return _save_figure(fig, stem)
 
@@ -562,12 +782,14 @@ def run(cfg: AuditConfig, rundir: RunDir) -> dict:
     bar.close()
 
     rows, arrays, rocs, panels = [], {}, {}, []
+    select = audit.split_runs(jax.random.fold_in(jax.random.PRNGKey(cfg.seed), 0x5E1EC7),
+                              cfg.shadows)
     for cell, rho in pairs:
         if (cell, rho) in failed:
             continue
         name = cell_name(cell, rho)
-        cell_rows, attacks, roc = attack_rows(cfg, cell, rho, per_cell[(cell, rho)],
-                                              design.member)
+        cell_rows, attacks, roc = attack_rows(cfg, cell, rho, per_cell[(cell, rho)], design,
+                                              select)
         rows += cell_rows
         rocs[name] = roc
         for key, value in attacks.items():
@@ -585,15 +807,21 @@ def run(cfg: AuditConfig, rundir: RunDir) -> dict:
     table = pd.DataFrame(rows)[CSV_COLUMNS]
     write_csv(rundir / "audit.csv", table)
     _save_npz(rundir / "scores.npz", universe=design.universe, labels=design.labels,
-              member=design.member, seeds=design.seeds, **arrays)
+              member=design.member, seeds=design.seeds, partner=design.partner,
+              selection_runs=select, **arrays)
     caption = (f"kipctl audit, {cfg.dataset.name}, kernel {cfg.kernel.name}, support "
                f"{cfg.support}, universe {cfg.universe}, {cfg.shadows} runs, KIP "
                f"{cfg.distill.steps} steps x {cfg.distill.target_batch} member targets; "
-               f"test split n={len(raw.y_test)}")
+               f"test split n={len(raw.y_test)}; runs {', '.join(map(str, np.flatnonzero(select)))}"
+               " select thresholds and attacks, the other runs are measured")
     strongest = table[table.strongest].drop(columns="strongest")
     tables.write_table(strongest, rundir / "table", caption=caption + "; strongest attack "
                        "per cell and member group (all rows: audit.csv)")
     draw_roc(rocs, caption, rundir / "roc")
+    draw_privacy_utility(table, caption, rundir / "privacy_utility")
+    vulnerable = vulnerability(table, arrays, design, pairs, failed)
+    write_csv(rundir / "vulnerable.csv", vulnerable)
+    draw_vulnerable(vulnerable, raw.x_train, caption, rundir / "vulnerable")
     if panels:
         draw_neighbours([_panel(cfg, name, p, raw_u) for name, p in panels],
                         caption + "; run 0: support image | nearest member",
@@ -616,15 +844,24 @@ def run(cfg: AuditConfig, rundir: RunDir) -> dict:
     metrics["strongest"] = {
         f"{row['cell']}/rho{row['rho']:g}/{row['members']}": {
             "attack": row["attack"], **{col: row[col] for col in (
-                "auc", "tpr_at_1pct_fpr", "tpr_at_0p1pct_fpr", "eps_lower_bound",
-                "test_accuracy")}}
+                "auc", "tpr_at_1pct_fpr", "tpr_at_0p1pct_fpr", "eps_empirical",
+                "eps_lower_bound", "eps_guarantee", "test_accuracy")}}
         for row in rows if row["strongest"]}
+    metrics["certified"] = {name: item["one_run"] for name, item in rocs.items()}
     checks = sanity(rows)
     metrics.update(checks)
-    for name, ok in (("null", checks.get("sanity/null_ok")), ("leak",
-                                                              checks.get("sanity/leak_ok"))):
-        if ok is False:
-            log.warning("audit sanity check failed for the %s cell: %s", name, checks)
+    gates = {"null": (checks.get("sanity/null_ok"), "an attack is off chance on the null "
+                      f"cell (biased attack or design): {checks.get('sanity/null_failed_attacks')}"),
+             "leak": (checks.get("sanity/leak_ok"), "nn_l2 does not find the leak cell's "
+                      f"members (AUC {checks.get('sanity/leak_nn_l2_auc')})"),
+             "dp": (checks.get("sanity/dp_ok"), "an attack measures more than the DP "
+                    f"guarantee (a bug in DP-KIP or in the audit): "
+                    f"{checks.get('sanity/dp_over_guarantee')}")}
+    broken = [msg for ok, msg in gates.values() if ok is False]
+    if broken and not failed:
+        err = KipctlError("audit gate failed: " + "; ".join(broken) + f" (tables in {root})")
+        err.metrics = metrics
+        raise err
     if failed:
         err = KipctlError(f"{len(failed)} cell(s) failed in some run: "
                           + "; ".join(f"{cell_name(*k)} ({v[0]})" for k, v in failed.items()))

@@ -25,8 +25,9 @@ paper's corruption tables (rows [dataset x net x] data x support x evaluator x l
 rho; Tables A5/A6 read one sweep per network this way).
 
 With audit=strongest|all the kipctl audit tables (audit.csv) under the paths are laid out as
-one row per cell x rho x member group (x attack): AUC, TPR at 1% / 0.1% FPR with their
-Clopper-Pearson bounds, the epsilon lower bound and the cell's KRR test accuracy (%).
+one row per cell x rho / epsilon x member group (x attack): AUC, TPR at 1% / 0.1% FPR and the
+empirical epsilon on the held-out runs with cluster-bootstrap intervals, the certified epsilon
+lower bound (one-run audit), the DP guarantee of dp_kip cells and the KRR test accuracy (%).
 
 With figure=<id> the figure is also written as <out>/<name>.png and .pdf (PAPER.md §7):
   figure-2   label-solve runs: accuracy vs support size, one line per number of targets
@@ -243,15 +244,21 @@ def audit_table(paths: list[Path], which: str) -> pd.DataFrame:
     if which == "strongest":
         df = df[df.strongest.astype(str) == "True"]
 
-    def tpr(key: str) -> list[str]:
-        return [f"{t:.4f} [{lo:.4f}, {hi:.4f}]" for t, lo, hi in
-                zip(df[f"tpr_at_{key}_fpr"], df[f"tpr_at_{key}_fpr_lo"],
-                    df[f"tpr_at_{key}_fpr_hi"])]
+    def ci(col: str, digits: int = 4) -> list[str]:
+        return [f"{t:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]" if np.isfinite(t) else ""
+                for t, lo, hi in zip(df[col], df[f"{col}_lo"], df[f"{col}_hi"])]
+
+    def num(col: str) -> list[str]:
+        return [f"{v:.2f}" if np.isfinite(v) else "" for v in df[col]]
     table = pd.DataFrame({
-        "cell": df.cell, "rho": df.rho, "members": df.members, "attack": df.attack,
+        "cell": df.cell, "rho": df.rho,
+        "eps (DP)": [f"{v:g}" if np.isfinite(v) else "" for v in df.dp_epsilon],
+        "members": df.members, "attack": df.attack,
         "n_in/out": [f"{a}/{b}" for a, b in zip(df.n_members, df.n_nonmembers)],
-        "AUC": df.auc.round(4), "TPR@1%FPR [95% CI]": tpr("1pct"),
-        "TPR@0.1%FPR [95% CI]": tpr("0p1pct"), "eps_lb": df.eps_lower_bound.round(2),
+        "AUC [95% CI]": ci("auc", 3), "TPR@1%FPR [95% CI]": ci("tpr_at_1pct_fpr"),
+        "TPR@0.1%FPR [95% CI]": ci("tpr_at_0p1pct_fpr"),
+        "eps empirical [95% CI]": ci("eps_empirical", 2), "eps lower bound": num(
+            "eps_lower_bound"), "eps guarantee": num("eps_guarantee"),
         "test acc %": [tables.pm(m, s, digits=1) for m, s in
                        zip(df.test_accuracy, df.test_accuracy_std)]})
     if len(files) > 1:
