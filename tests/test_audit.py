@@ -3,6 +3,8 @@ smoke run of the CLI (synthetic data, 2 runs, 3 KIP steps)."""
 
 import json
 
+import jax
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from kip_runner.cli import CONF_DIR
-from kip_runner.config.audit_schema import AUDIT_ATTACKS, AuditConfig
+from kip_runner.config.audit_schema import AUDIT_ATTACKS, AUDIT_SCORES, AuditConfig
 from kip_runner.config.schema import DatasetConfig, register
 from kip_runner.errors import KipctlError
 from kip_runner.pipelines import audit as pipeline
@@ -33,8 +35,11 @@ def test_defaults_are_the_cpu_scale_and_bare_null_is_the_null_cell():
     cfg = compose_audit()
     assert isinstance(cfg, AuditConfig)
     assert (cfg.support, cfg.universe, cfg.shadows) == (100, 4000, 16)
-    assert cfg.cells == ["natural", "kip", "kip_noise", "kip_rho", "null", "leak"]
+    assert cfg.cells == ["natural", "kip", "kip_noise", "kip_rho", "null", "leak", "dp_kip"]
     assert cfg.rhos == [0.0, 0.5, 0.75, 0.9] and list(cfg.attacks) == list(AUDIT_ATTACKS)
+    assert cfg.dp_epsilons == [1.0, 8.0] and cfg.dp_target_batch == 100
+    assert len(AUDIT_ATTACKS) == 27 and "lira_online:nn_mask" in AUDIT_ATTACKS
+    assert compose_audit("cells=[dp_kip]", "dp_epsilons=[2]").cell_rhos() == [("dp_kip", 2.0)]
     assert compose_audit("cells=[kip,null]").cells == ["kip", "null"]  # unquoted on the CLI
     pairs = compose_audit("cells=[natural,kip_rho]", "rhos=[0,0.9]").cell_rhos()
     assert pairs == [("natural", 0.0), ("kip_rho", 0.0), ("kip_rho", 0.9)]
@@ -51,6 +56,10 @@ def test_cells_map_to_the_distill_configs_of_the_issue():
     assert noise.init == "noise" and not noise.augment
     assert (rho.init, rho.augment, rho.rho, rho.corruption) == ("image", True, 0.9, "noise")
     assert null.init == "image" and not null.learn_labels and null.eval_every == 0
+    dp = cfg.distill_config("dp_kip", 8.0, ds, 11)
+    assert (dp.init, dp.dp.epsilon, dp.dp.delta, dp.dp.clip, dp.target_batch, dp.rho) == \
+        ("noise", 8.0, 1e-5, 0.1, 100, 0.0)
+    assert not kip.dp.enabled and not rho.dp.enabled
 
 
 @pytest.mark.config
@@ -89,7 +98,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(kipctl, tmp_path, o
 # ------------------------------------------------------------------- design and run data
 
 def test_each_run_sees_exactly_its_members_and_the_design_is_saved(tmp_path):
-    cfg = compose_audit("dataset=synthetic", "universe=100", "support=10", "shadows=3",
+    cfg = compose_audit("dataset=synthetic", "universe=100", "dp_target_batch=20", "support=10", "shadows=3",
                         "distill.target_batch=50")
     raw = pipeline.raw_splits(cfg.dataset)
     design = pipeline.make_design(cfg, raw.y_train)
@@ -112,7 +121,7 @@ def test_each_run_sees_exactly_its_members_and_the_design_is_saved(tmp_path):
         pop = dataset_from_config(run.population)
         assert np.array_equal(pop.y_train,
                               raw.y_train[design.population[design.population_member[r]]])
-    other = compose_audit("dataset=synthetic", "universe=100", "support=10", "shadows=3",
+    other = compose_audit("dataset=synthetic", "universe=100", "dp_target_batch=20", "support=10", "shadows=3",
                           "distill.target_batch=50", "seed=1")
     with pytest.raises(KipctlError, match="another membership design"):
         pipeline.save_or_check_design(tmp_path / "design.npz",
@@ -120,52 +129,65 @@ def test_each_run_sees_exactly_its_members_and_the_design_is_saved(tmp_path):
 
 
 def test_attack_rows_split_init_images_and_mark_the_strongest():
-    cfg = compose_audit("dataset=synthetic", "universe=100", "support=10", "shadows=4",
+    cfg = compose_audit("dataset=synthetic", "universe=100", "dp_target_batch=20", "support=10", "shadows=4",
                         "distill.target_batch=50")
     rng = np.random.default_rng(0)
-    member = np.zeros((4, 20), bool)
-    member[:, :10] = True
-    member[2:] = ~member[2:]  # runs 2, 3 have the other half
+    from kip_runner.core import audit as core  # noqa: PLC0415
+
+    member, partner = core.paired_membership(jax.random.PRNGKey(0), np.arange(40) % 2, 4)
+    design = pipeline.Design(np.arange(40), np.arange(40, 80), np.arange(40) % 2, member,
+                             member, np.arange(4), partner)
+    select = np.array([True, False, True, False])
     per_run = []
     for r in range(4):
-        init = np.flatnonzero(member[r])[:2]  # two init images per run
-        scores = {s: rng.normal(size=20) for s in ("loss", "margin", "nn_l2", "nn_trim",
-                                                   "kernel_sim")}
+        init = np.flatnonzero(member[r])[:4]  # four init images per run
+        scores = {sc: rng.normal(size=40) for sc in AUDIT_SCORES}
+        scores["margin_aug"] = rng.normal(size=(40, 9))
         scores["nn_l2"][init] = 10.0  # nearest-image attack finds the init images only
         per_run.append({**scores, "init_pos": init, "test_accuracy": 0.5 + 0.1 * r,
                         "drift": 0.2})
-    rows, attacks, roc = pipeline.attack_rows(cfg, "kip", 0.0, per_run, member)
+    rows, attacks, roc = pipeline.attack_rows(cfg, "kip", 0.0, per_run, design, select)
     df = pd.DataFrame(rows)
     assert set(df.members) == {"all", "init", "other"}
     assert len(df) == 3 * len(AUDIT_ATTACKS) and set(attacks) == set(AUDIT_ATTACKS)
     init = df[(df.members == "init") & (df.attack == "nn_l2")].iloc[0]
+    # measured on the 2 evaluation runs only: 4 init images and 20 non-members each
     assert init.auc == 1.0 and init.tpr_at_1pct_fpr == 1.0 and init.n_members == 8
-    assert init.n_nonmembers == 40 and init.strongest and init.eps_lower_bound > 0
+    assert init.n_nonmembers == 40 and init.strongest and init.eps_empirical > 2
+    assert init.auc_lo <= init.auc <= init.auc_hi
     assert df.groupby("members").strongest.sum().tolist() == [1, 1, 1]
     assert df.test_accuracy.iloc[0] == pytest.approx(0.65)
     assert roc["attack"] == df[(df.members == "all") & df.strongest].attack.iloc[0]
+    # one certified bound per cell, on the all-members row of the attack the one-run audit
+    # chose on the selection runs
+    certified = df[np.isfinite(df.eps_lower_bound)]
+    assert len(certified) == 1 and certified.members.iloc[0] == "all"
+    assert roc["one_run"]["attack"] == certified.attack.iloc[0]
 
 
-def test_sanity_checks():
-    rows = [{"cell": "null", "members": "all", "attack": a, "auc": auc,
-             "tpr_at_1pct_fpr_lo": 0.005, "tpr_at_1pct_fpr_hi": 0.02, "fpr_1pct": 0.01,
-             "tpr_at_0p1pct_fpr_lo": 0.0, "tpr_at_0p1pct_fpr_hi": 0.002, "fpr_0p1pct": 0.001}
-            for a, auc in (("loss", 0.52), ("nn_l2", 0.58))]
+def test_sanity_gates():
+    rows = [{"cell": "null", "members": "all", "attack": a, "auc": auc, "gate_ok": ok}
+            for a, auc, ok in (("loss", 0.52, True), ("nn_l2", 0.48, True))]
     rows.append({"cell": "leak", "members": "all", "attack": "nn_l2", "auc": 1.0})
+    dp = {"cell": "dp_kip", "members": "all", "attack": "margin", "dp_epsilon": 1.0,
+          "eps_empirical": 0.4, "eps_empirical_lo": 0.1, "eps_empirical_hi": 0.9,
+          "eps_lower_bound": 0.2, "eps_guarantee": 1.9}
+    rows.append(dp)
     s = pipeline.sanity(rows)
-    assert s["sanity/null_ok"] and s["sanity/leak_ok"] and s["sanity/null_max_auc"] == 0.58
-    assert s["sanity/null_tpr_outside_interval"] == ""
-    rows[0]["auc"] = 0.7
-    rows[1]["fpr_0p1pct"] = 0.0005
-    rows[1]["tpr_at_0p1pct_fpr_lo"] = 0.0008
+    assert s["sanity/null_ok"] and s["sanity/leak_ok"] and s["sanity/dp_ok"]
+    assert s["sanity/null_max_auc"] == 0.52 and s["sanity/dp_eps1_max_empirical"] == 0.4
+    rows[1]["gate_ok"] = False
+    rows[-1] = {**dp, "eps_empirical_lo": 2.5, "eps_empirical": 3.0}
     s = pipeline.sanity(rows)
-    assert not s["sanity/null_ok"] and s["sanity/null_tpr_outside_interval"] == "nn_l2@0p1pct"
+    assert not s["sanity/null_ok"] and s["sanity/null_failed_attacks"] == "nn_l2"
+    assert not s["sanity/dp_ok"] and "margin" in s["sanity/dp_over_guarantee"]
 
 
 # ------------------------------------------------------------------- smoke run of the CLI
 
 SMOKE = ["audit", "dataset=synthetic", "universe=100", "support=10", "shadows=2",
-         "rhos=[0.9]", "distill.steps=3", "distill.target_batch=50", "neighbours=5"]
+         "rhos=[0.9]", "distill.steps=3", "distill.target_batch=50", "neighbours=5",
+         "dp_target_batch=20", "dp_epsilons=[8]"]
 
 
 @pytest.mark.integration
@@ -174,36 +196,42 @@ def test_smoke_audit_outputs_sanity_and_resume(kipctl, tmp_path):
     out = kipctl(*SMOKE, f"hydra.run.dir={run}")
     assert out.returncode == 0, out.stderr[-3000:]
     for name in ("audit.csv", "table.md", "scores.npz", "summary.json", "roc.png", "roc.pdf",
-                 "neighbours.png", "design.npz", "runs/r01/members.npz"):
+                 "neighbours.png", "design.npz", "runs/r01/members.npz", "privacy_utility.png",
+                 "vulnerable.csv", "vulnerable.png"):
         assert (run / name).exists(), name
     df = pipeline.read_audit_csv(run / "audit.csv")
     assert list(df.columns) == pipeline.CSV_COLUMNS
     cells = {("natural", 0.0), ("kip", 0.0), ("kip_noise", 0.0), ("kip_rho", 0.9),
-             ("null", 0.0), ("leak", 0.0)}
+             ("null", 0.0), ("leak", 0.0), ("dp_kip", 0.0)}
     assert set(zip(df.cell, df.rho)) == cells
-    # 2 runs x 50 members / non-members each, pooled over runs
-    assert set(df[df.members == "all"].n_members) == {100}
-    assert set(df.n_nonmembers) == {100}
-    assert set(df[df.members == "init"].n_members) == {20}  # 10 init images x 2 runs
+    # 2 runs: one selects, the other (50 members / non-members) is measured
+    assert set(df[df.members == "all"].n_members) == {50}
+    assert set(df.n_nonmembers) == {50}
+    assert set(df[df.members == "init"].n_members) == {10}  # 10 init images x 1 run
+    dp = df[df.cell == "dp_kip"]
+    assert set(dp.dp_epsilon) == {8.0} and (dp.eps_guarantee > 8).all()  # replace-one
     assert set(df[df.cell == "kip_noise"].members) == {"all"}  # noise init: no init images
     assert df.auc.between(0, 1).all() and df.test_accuracy.between(0, 1).all()
-    assert (df.tpr_at_1pct_fpr_lo <= df.tpr_at_1pct_fpr).all()
-    assert (df.tpr_at_1pct_fpr <= df.tpr_at_1pct_fpr_hi).all()
+    assert (df.auc_lo <= df.auc_hi).all() and (df.eps_empirical >= 0).all()
     leak = df[(df.cell == "leak") & (df.attack == "nn_l2")].iloc[0]
     assert leak.auc >= 0.99
     # the natural support is the members it was drawn from: nn_l2 finds each init image
     nat = df[(df.cell == "natural") & (df.members == "init") & (df.attack == "nn_l2")]
     assert nat.auc.iloc[0] == 1.0
     metrics = json.loads((run / "summary.json").read_text())["metrics"]
-    assert metrics["sanity/leak_ok"] and metrics["n_units"] == 12
-    # null: 200 pooled samples, AUC sd ~0.04 under H0 (correlated pairs: looser than 0.6)
-    assert metrics["sanity/null_max_auc"] < 0.7
+    assert metrics["sanity/leak_ok"] and metrics["n_units"] == 14
+    assert metrics["sanity/null_ok"] and metrics["sanity/dp_ok"]
+    assert set(metrics["certified"]) == {"natural-rho0", "kip-rho0", "kip_noise-rho0",
+                                         "kip_rho-rho0.9", "null-rho0", "leak-rho0",
+                                         "dp_kip-eps8"}
+    assert metrics["certified"]["leak-rho0"]["epsilon"] > 1  # every member is released
     scores = np.load(run / "scores.npz")
-    assert scores["member"].shape == (2, 100) and scores["kip-rho0__lira_online"].shape == \
-        (2, 100)
+    assert scores["member"].shape == (2, 100)
+    assert scores["kip-rho0__lira_online:margin_aug"].shape == (2, 100)
     children = sorted(p.parent.name for p in (run / "runs" / "r00").glob("*/support.npz"))
-    assert [c.rsplit("-", 1)[0] for c in children] == ["kip-rho0", "kip_noise-rho0",
-                                                        "kip_rho-rho0.9", "null-rho0"]
+    assert [c.rsplit("-", 1)[0] for c in children] == ["dp_kip-eps8", "kip-rho0",
+                                                        "kip_noise-rho0", "kip_rho-rho0.9",
+                                                        "null-rho0"]
     report = kipctl("report", str(run), "audit=strongest", f"out={tmp_path / 'rep'}",
                     "name=audit", "format=md,csv")
     assert report.returncode == 0, report.stderr[-2000:]

@@ -443,3 +443,14 @@ def test_one_run_audit_certifies_a_perfect_attack_and_not_noise():
                               partner, select, 0.95)
     assert res.attack == "copy" and res.correct == res.made and res.epsilon > 3.0
     assert not select[res.run]  # measured on an evaluation run
+
+
+def test_bootstrap_and_split_do_not_depend_on_the_x64_flag():
+    with jax.enable_x64(True):
+        a = audit.cluster_bootstrap(jax.random.PRNGKey(1), 5, 30, 4)
+        sa = audit.split_runs(jax.random.PRNGKey(2), 8)
+    with jax.enable_x64(False):
+        b = audit.cluster_bootstrap(jax.random.PRNGKey(1), 5, 30, 4)
+        sb = audit.split_runs(jax.random.PRNGKey(2), 8)
+    assert np.array_equal(a.runs, b.runs) and np.array_equal(a.items, b.items)
+    assert np.array_equal(sa, sb)

@@ -5,7 +5,8 @@ Every architecture × kind × parameterisation on an MNIST- and a CIFAR-shaped p
 with duplicate rows, an all-zero image and a near-collinear pair (see the generator):
   float64 kernels: ≤ 1e-10 of the matrix's largest entry, at every pair of distinct images;
   float32 kernels: ≤ 1e-5 at every pair;
-  float64 VJPs with respect to x1: ≤ 1e-8 of the largest entry.
+  float64 VJPs with respect to x1: ≤ 1e-8 of the largest entry (Myrtle: on an 8x8x3 pair,
+  tests/fixtures/nt/vjp_small.npz, where they cost a fraction of the MNIST shape's).
 Pairs within float64's rounding of collinear are held to what float64 can determine instead. The
 ReLU's θ = atan2(√(Σ₁₁Σ₂₂ − Σ₁₂²), Σ₁₂) comes from a difference that cancels: a rounding ε of the
 covariances moves θ by ~ε/θ₀, so below θ₀ ~ 1e-6 (sin²θ₀ < 1e-12 between the inputs) float64 alone
@@ -89,13 +90,34 @@ def test_kernel_equals_neural_tangents_float32(shape, arch, depth, param):
         assert np.max(np.abs(np.asarray(got) - ref)) / np.max(np.abs(ref)) <= 1e-5, kind
 
 
-@pytest.mark.parametrize("shape,arch,depth,param", [c for c in CASES if c[0] == "mnist"])
-def test_vjp_equals_neural_tangents(shape, arch, depth, param):
-    x1, x2 = FIXTURES[f"{shape}/x1"], FIXTURES[f"{shape}/x2"]
+# Myrtle gradients are checked on the small (8x8x3) fixture: on the MNIST shape one Myrtle-10
+# VJP took 30-35 s of the suite (tools/nt_fixtures.py --vjp-small)
+SMALL = np.load(Path(__file__).parent / "fixtures" / "nt" / "vjp_small.npz")
+VJP_CASES = ([("mnist", FIXTURES) + c[1:] for c in CASES if c[0] == "mnist" and
+              c[1] != "myrtle"] +
+             [("small", SMALL) + c[1:] for c in CASES if c[0] == "mnist" and c[1] == "myrtle"])
+
+
+@pytest.mark.parametrize("shape,fixtures,arch,depth,param", VJP_CASES,
+                         ids=[f"{c[0]}-{c[2]}{c[3]}-{c[4]}" for c in VJP_CASES])
+def test_vjp_equals_neural_tangents(shape, fixtures, arch, depth, param):
+    x1, x2 = fixtures[f"{shape}/x1"], fixtures[f"{shape}/x2"]
     ks = _kernels(arch, depth, param)
-    vjps = jax.jit(lambda a, b, c: [jax.vjp(lambda a_: k(a_, b), a)[1](c)[0] for k in ks])
-    for kind, got in zip(KINDS, vjps(x1, x2, FIXTURES[f"{shape}/cotangent"])):
-        ref = FIXTURES[_key(shape, arch, depth, kind, param) + "/vjp_x1"]
+    if shape == "small":  # its kernel values too (the VJP's forward pass), eager as below
+        for kind, got in zip(KINDS, [k(x1, x2) for k in ks]):
+            ref = fixtures[_key(shape, arch, depth, kind, param) + "/cross"]
+            near = _near_collinear(x1, x2)
+            err = np.abs(np.asarray(got) - ref) / np.max(np.abs(ref))
+            assert np.max(np.where(near, 0.0, err)) <= 1e-10, kind
+    def vjps(a, b, c):
+        return [jax.vjp(lambda a_: k(a_, b), a)[1](c)[0] for k in ks]
+    # Myrtle: eager. Jitted, XLA compiled each deep Myrtle VJP for 15-35 s; op by op, the
+    # primitives compile once for all Myrtle depths (12 VJPs: ~24 s in all, ~0.5 s each after
+    # the first)
+    if arch != "myrtle":
+        vjps = jax.jit(vjps)
+    for kind, got in zip(KINDS, vjps(x1, x2, fixtures[f"{shape}/cotangent"])):
+        ref = fixtures[_key(shape, arch, depth, kind, param) + "/vjp_x1"]
         got = np.asarray(got)
         assert np.all(np.isfinite(got))
         assert np.max(np.abs(got - ref)) / np.max(np.abs(ref)) <= 1e-8, kind

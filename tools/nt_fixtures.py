@@ -19,6 +19,12 @@ at the duplicate and near-collinear pairs: at identical inputs the kernel has a 
 √(Σ₁₁Σ₂₂ − Σ₁₂²) is a cone there), so its derivative is a convention, and next to them it is
 float64 rounding (neural-tangents' own derivative there comes from a root of ~1e-8 that rounding
 made). The finite networks' fixtures are written by tools/nt_fixtures_nets.py.
+
+`--vjp-small` writes `vjp_small.npz` instead: the Myrtle-5/7/10 kernels and VJPs on a small
+(8x8x3) pair built the same way. tests/test_nt_fixtures.py checks Myrtle gradients there: on
+the MNIST shape one Myrtle-10 VJP took 30-35 s of the test suite, at 8x8 the same code paths
+(convolutions, three 2x2 poolings, global pooling; three channels) take a fraction of that.
+The MNIST-shaped Myrtle VJPs stay in kernels.npz as written.
 """
 
 from __future__ import annotations
@@ -92,10 +98,43 @@ def inputs(shape: tuple, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return x1, x2
 
 
+SMALL = (8, 8, 3)
+
+
+def vjp_small(path: Path) -> None:
+    """Myrtle kernels (cross, self) and VJPs on the small shape -> path/vjp_small.npz."""
+    out: dict[str, np.ndarray] = {
+        "versions": np.array([f"jax {jax.__version__}",
+                              f"neural-tangents {neural_tangents.__version__}"]),
+        "hyper": np.array([W_VAR, B_VAR, WIDTH])}
+    x1, x2 = inputs(SMALL, 7)
+    out["small/x1"], out["small/x2"] = x1, x2
+    cot = np.random.default_rng(107).normal(size=(4, 3))
+    cot[0, 0] = cot[3, 0] = cot[2, 1] = 0.0  # duplicates and the near-collinear pair
+    out["small/cotangent"] = cot
+    for arch, depth in [a for a in ARCHS if a[0] == "myrtle"]:
+        for param in ("ntk", "standard"):
+            _, _, kernel_fn = stax.serial(*layers(arch, depth, param))
+            for kind in ("ntk", "nngp"):
+                key = f"small/{arch}{depth}/{kind}/{param}"
+                out[key + "/cross"] = np.asarray(kernel_fn(x1, x2, kind))
+                _, vjp = jax.vjp(lambda a: kernel_fn(a, x2, kind), x1)
+                out[key + "/vjp_x1"] = np.asarray(vjp(cot)[0])
+                print(key, flush=True)
+    path.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path / "vjp_small.npz", **out)
+    print(f"wrote {path / 'vjp_small.npz'} ({(path / 'vjp_small.npz').stat().st_size} bytes)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default="tests/fixtures/nt")
+    ap.add_argument("--vjp-small", action="store_true",
+                    help="write only vjp_small.npz (Myrtle kernels and VJPs at 8x8x3)")
     args = ap.parse_args()
+    if args.vjp_small:
+        vjp_small(Path(args.out))
+        return
     out: dict[str, np.ndarray] = {
         "versions": np.array([f"jax {jax.__version__}",
                               f"neural-tangents {neural_tangents.__version__}"]),

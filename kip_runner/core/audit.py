@@ -587,8 +587,9 @@ class Bootstrap(NamedTuple):
 
 def cluster_bootstrap(key: PRNGKey, n_runs: int, n_items: int, n_boot: int) -> Bootstrap:
     k_r, k_i = jax.random.split(key)
-    rr = np.asarray(jax.random.randint(k_r, (n_boot, n_runs), 0, n_runs))
-    ii = np.asarray(jax.random.randint(k_i, (n_boot, n_items), 0, n_items))
+    # int32 whatever jax_enable_x64 says: the draws must not depend on the flag
+    rr = np.asarray(jax.random.randint(k_r, (n_boot, n_runs), 0, n_runs, jnp.int32))
+    ii = np.asarray(jax.random.randint(k_i, (n_boot, n_items), 0, n_items, jnp.int32))
     runs = np.stack([np.bincount(r, minlength=n_runs) for r in rr]).astype(np.float64)
     items = np.stack([np.bincount(i, minlength=n_items) for i in ii]).astype(np.float64)
     return Bootstrap(runs, items)
