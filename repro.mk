@@ -473,6 +473,22 @@ reproduction: install
 	$(PY) tools/make_reproduction.py --src results/repro --out REPRODUCTION.md
 
 # =============================================================================================
+# DP-KIP (issue #26, docs/dp.md): MNIST FC1 support 10 / 100 at epsilon 1 / 2 / 8 beside KIP
+# from the same noise init and natural subsets -> results/dp/ (table, accuracy-epsilon figure).
+# Resumable: finished runs under $(REPRO)/dp-kip are skipped.
+# =============================================================================================
+DPKIP_smoke := --steps 5 --target-batch 200
+DPKIP_cpu := --steps 500 --target-batch 1000
+DPKIP_paper := --steps 2000 --target-batch 6000 --seeds 3
+
+.PHONY: dp-kip _dp-kip
+dp-kip: install
+	$(TIMED) _$@ SCALE=$(SCALE) OUT=$(OUT)
+_dp-kip:
+	$(PY) tools/dp_kip_results.py $(DPKIP_$(SCALE)) --work $(REPRO)/dp-kip \
+	    --out $(if $(filter cpu,$(SCALE)),results/dp,$(OUT)/dp-kip-$(SCALE))
+
+# =============================================================================================
 # kipctl audit (issue #15, docs/audit.md): membership inference and nearest-image leakage of
 # natural / KIP / KIP_rho supports, with the null (nothing can leak) and leak (the members
 # themselves) sanity cells. One process; its run dir resumes (finished distillations and

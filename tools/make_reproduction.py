@@ -357,6 +357,21 @@ GAPS = {
         "prototypes; at rho = 0.9 only the 10 % free pixels move, so the learned images still "
         "look like noise, as in the paper.",
     ],
+    "dp-kip": [
+        "Not in the paper (issue #26; Vinaroz & Park 2023 is the method). One seed per cell, "
+        "500 steps (plain KIP tables run 1000s), FC1 only, clip 0.1 chosen on non-private runs "
+        "(results/dp/clip_sweep.md); the preprocessing mean / std are computed from the "
+        "private training set and treated as public (docs/dp.md).",
+        "DP-KIP is 4-6 points below KIP from the same noise init (89.0 / 90.8 %) and far above "
+        "natural subsets (45.6 / 76.2 %) at every epsilon. It hardly moves between epsilon 1 "
+        "and 8 (85.2 / 85.1 % at support 10; 84.6 / 85.2 % at support 100): at clip 0.1 the "
+        "clipping, not the noise, is what costs accuracy (85.1 % at epsilon 1000; clip 1.0 "
+        "without noise 88.2 %, but 70.5 % at epsilon 1). The epsilon column is add-or-remove-"
+        "one; replace-one (what kipctl audit tests) is 1.83 / 3.12 / 9.46.",
+        "At support 100 the learned set gains nothing over support 10 (84.6-85.2 vs "
+        "84.9-85.2 %): with 500 steps and per-target clipping the 100 images are under-trained "
+        "(plain KIP: 90.8 vs 89.0 %); longer DP runs spend more budget per step.",
+    ],
     "figure-a5": [
         "Support 10, FC1 KIP (a) for 300 steps with 2000 augmented targets (paper: 10k+ "
         "steps, full-batch 50k targets), evaluated on CIFAR-10 test images 0-999.",
@@ -627,13 +642,29 @@ def audit_section(src: Path) -> list[str]:
               f"- Wall time of the last `make` of it (attack stage recomputed from cached "
               f"distillations and scores): {wall(src, 'audit')}",
               f"- Caption: {body[0].strip()}",
-              "- Its KIP_ρ (a) cells ran with target shifts up to 10 %, kipctl's augmentation "
-              "default until 2026-12-04 (now 5 % on MNIST: Table A5's note); the audit's re-run "
-              "with the new default comes with the audit fixes of issue #26.", "",
-              "Strongest attack per cell, ρ and member group (`init`: the members the support "
-              "was initialised from; `other`: the rest):", ""]
-    lines += [ln for ln in body[1:] if ln.strip()] + ["", "![ROC](results/audit/roc.png)", ""]
+              "- Its KIP_ρ (a) cells use kipctl's MNIST augmentation default (target shifts up "
+              "to 5 %, Table A5's note).", "",
+              "Strongest attack per cell, ρ / ε and member group, chosen on the 8 selection "
+              "runs and measured on the 8 others (`init`: the members the support was "
+              "initialised from; `other`: the rest):", ""]
+    lines += [ln for ln in body[1:] if ln.strip()] + [
+        "", "![ROC](results/audit/roc.png)", "",
+        "![privacy-utility](results/audit/privacy_utility.png)", ""]
     lines += [ln for ln in findings.read_text().splitlines() if not ln.startswith("<!--")]
+    return lines + [""]
+
+
+def dp_section() -> list[str]:
+    """DP-KIP at SCALE=cpu (issue #26): results/dp/ (tools/dp_kip_results.py)."""
+    src = REPO / "results" / "dp"
+    lines = ["## DP-KIP (MNIST, FC1): accuracy at a privacy guarantee", ""]
+    if not (src / "dp_kip.md").exists():
+        return lines + ["Not run yet: `make dp-kip SCALE=cpu`.", ""]
+    caption, table = (src / "dp_kip.md").read_text().split("\n\n", 1)
+    lines += ["- Command: `make dp-kip SCALE=cpu` (tools/dp_kip_results.py; docs/dp.md)",
+              f"- Caption: {caption.strip()}", "", table.strip(), "",
+              "![accuracy vs epsilon](results/dp/accuracy_vs_epsilon.png)", "", "Gaps:", ""]
+    lines += [f"- {g}" for g in GAPS["dp-kip"]]
     return lines + [""]
 
 
@@ -676,6 +707,7 @@ def main() -> int:
             lines += [f"![{title}, SCALE=cpu](results/repro/{item}-cpu.png)", ""]
         lines += [frame.to_markdown(index=False), "", "Gaps:", ""]
         lines += [f"- {g}" for g in GAPS[item]] + [""]
+    lines += dp_section()
     lines += audit_section(args.src)
     args.out.write_text("\n".join(lines))
     print(f"written: {args.out}" + (f" (missing: {', '.join(missing)})" if missing else ""))
