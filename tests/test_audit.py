@@ -265,3 +265,14 @@ def test_mnist_subset_audit_runs_and_the_leak_cell_leaks(kipctl, tmp_path):
     kip = df[(df.cell == "kip") & (df.members == "all")]
     assert kip.test_accuracy.iloc[0] > 0.3  # 10 KIP images after 5 steps (chance: 0.1)
     assert not (run / "neighbours.png").exists()  # neighbours=0: no figure
+
+
+def test_report_of_an_older_audit_table_is_one_line(kipctl, tmp_path):
+    old = tmp_path / "old"
+    old.mkdir()
+    pd.DataFrame([{"cell": "kip", "rho": 0.0, "members": "all", "attack": "margin",
+                   "auc": 0.7, "strongest": True, "eps_lower_bound": 1.0}]).to_csv(
+        old / "audit.csv", index=False)
+    (old / "run.json").write_text(json.dumps({"command": "audit", "status": "done"}))
+    out = kipctl("report", str(old), "audit=strongest", f"out={tmp_path / 'rep'}")
+    assert_one_line_error(out, "older kipctl audit")

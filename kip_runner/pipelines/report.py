@@ -235,11 +235,20 @@ def audit_table(paths: list[Path], which: str) -> pd.DataFrame:
     if not files:
         raise KipctlError(f"audit= found no audit.csv (kipctl audit) under "
                           f"{', '.join(map(str, paths))}")
-    frames = [read_audit_csv(f).assign(run=f.parent.name) for f in files]
+    from kip_runner.pipelines.audit import CSV_COLUMNS  # noqa: PLC0415
+
+    pairs = [(f, read_audit_csv(f).assign(run=f.parent.name)) for f in files]
     # a report written into the tree under the name "audit" is not an audit table
-    frames = [f for f in frames if {"cell", "attack", "auc", "strongest"} <= set(f.columns)]
-    if not frames:
+    pairs = [(f, fr) for f, fr in pairs
+             if {"cell", "attack", "auc", "strongest"} <= set(fr.columns)]
+    if not pairs:
         raise KipctlError(f"audit= found no kipctl audit table under {', '.join(map(str, paths))}")
+    old = [f for f, fr in pairs if not set(CSV_COLUMNS) <= set(fr.columns)]
+    if old:
+        raise KipctlError(f"{old[0]} is an older kipctl audit's table (before held-out "
+                          "evaluation and certified bounds, issue #26); re-run kipctl audit "
+                          "in a new hydra.run.dir")
+    frames = [fr for _, fr in pairs]
     df = pd.concat(frames, ignore_index=True)
     if which == "strongest":
         df = df[df.strongest.astype(str) == "True"]
