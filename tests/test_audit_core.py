@@ -454,3 +454,8 @@ def test_bootstrap_and_split_do_not_depend_on_the_x64_flag():
         sb = audit.split_runs(jax.random.PRNGKey(2), 8)
     assert np.array_equal(a.runs, b.runs) and np.array_equal(a.items, b.items)
     assert np.array_equal(sa, sb)
+
+
+def test_percentile_ranks():
+    np.testing.assert_allclose(audit.percentile_ranks([3.0, 1.0, 2.0, 2.0, np.nan]),
+                               [1.0, 0.25, 0.625, 0.625, 0.0])

@@ -657,6 +657,12 @@ def one_run_epsilon(correct: int, guesses: int, beta: float) -> float:
     return float(math.log(p / (1.0 - p))) if p > 0.5 else 0.0
 
 
+def percentile_ranks(x: ArrayLike) -> np.ndarray:
+    """Ranks of x scaled to [0, 1] (ties share their mean rank, NaN lowest). [n] -> [n]"""
+    x = np.asarray(x, np.float64)
+    return _ranks(x) / max(len(x) - 1, 1)
+
+
 def _ranks(x: np.ndarray) -> np.ndarray:
     x = np.where(np.isnan(x), -np.inf, x)
     order = np.argsort(x, kind="stable")
