@@ -276,3 +276,14 @@ def test_report_of_an_older_audit_table_is_one_line(kipctl, tmp_path):
     (old / "run.json").write_text(json.dumps({"command": "audit", "status": "done"}))
     out = kipctl("report", str(old), "audit=strongest", f"out={tmp_path / 'rep'}")
     assert_one_line_error(out, "older kipctl audit")
+
+
+@pytest.mark.integration
+def test_audit_dry_run_prints_one_estimate_and_writes_nothing(kipctl, tmp_path):
+    run = tmp_path / "audit"
+    out = kipctl(*SMOKE, "cells=[natural,kip,leak]", "dry_run=true", f"hydra.run.dir={run}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = out.stdout.strip().splitlines()[-1]
+    assert line.startswith("audit: 6 cell units (3 cells x 2 runs"), line
+    assert line.endswith("(dry run: nothing written)") and "each" in line
+    assert not run.exists()

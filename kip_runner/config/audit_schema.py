@@ -86,6 +86,9 @@ class AuditConfig(CommonConfig):
     confidence: float = 0.95  # Clopper-Pearson intervals (two-sided) and the epsilon bound
     neighbours: int = 100  # support images per cell in neighbours.png (run 0); 0: no figure
     distill: AuditDistillOptions = field(default_factory=AuditDistillOptions)
+    # time one unit of each cell (a distill child's own dry run + scoring), print the estimated
+    # total of a fresh audit, exit
+    dry_run: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

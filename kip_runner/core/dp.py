@@ -47,13 +47,14 @@ def _event(noise: float, sample_rate: float, steps: int):
         steps)
 
 
-def _accountant(relation: str):
+def _accountant(relation: str, discretization: float = 1e-4):
     from dp_accounting import pld  # noqa: PLC0415
     from dp_accounting.privacy_accountant import NeighboringRelation  # noqa: PLC0415
 
     rel = {"add_remove": NeighboringRelation.ADD_OR_REMOVE_ONE,
            "replace_one": NeighboringRelation.REPLACE_ONE}[relation]
-    return pld.PLDAccountant(neighboring_relation=rel)
+    return pld.PLDAccountant(neighboring_relation=rel,
+                             value_discretization_interval=discretization)
 
 
 @functools.lru_cache(maxsize=64)  # an audit calibrates the same mechanism for every run
@@ -69,8 +70,13 @@ def calibrate_noise(epsilon: float, delta: float, sample_rate: float, steps: int
     if not (epsilon > 0 and 0 < delta < 1 and 0 < sample_rate <= 1 and steps >= 1):
         raise ValueError(f"DP calibration needs epsilon > 0, 0 < delta < 1, 0 < q <= 1 and "
                          f"steps >= 1, got {epsilon}, {delta}, {sample_rate}, {steps}")
+    # The search runs on a 10x coarser privacy-loss grid (the library's default is 1e-4): the
+    # PLD accountant's estimate is pessimistic, so a coarser grid only over-states epsilon and
+    # the noise found is at least what the fine grid needs (1.62443 vs 1.62374 for epsilon 1,
+    # q 1/60, 500 steps), in a tenth of the time (10.3 s -> 1.0 s for a 3-step mechanism at
+    # q 0.2, epsilon 8). spent_epsilon then accounts the chosen noise on the fine grid.
     return float(dp_accounting.calibrate_dp_mechanism(
-        lambda: _accountant("add_remove"), lambda s: _event(s, sample_rate, steps),
+        lambda: _accountant("add_remove", 1e-3), lambda s: _event(s, sample_rate, steps),
         epsilon, delta))
 
 

@@ -53,7 +53,9 @@ from kip_runner.errors import KipctlError
 from kip_runner.pipelines import distill
 from kip_runner.pipelines.common import (Kernel, dataset_from_config, precision, progress,
                                           solve_krr)
-from kip_runner.pipelines.runner import RunFailed, config_dict, config_fingerprint, execute
+from kip_runner.pipelines.estimate import announce
+from kip_runner.pipelines.runner import (RunFailed, config_dict, config_fingerprint, estimate,
+                                          execute)
 from kip_runner.runs import tables
 from kip_runner.runs.metrics import write_csv
 from kip_runner.runs.rundir import RunDir, atomic_write
@@ -769,6 +771,8 @@ def run(cfg: AuditConfig, rundir: RunDir) -> dict:
     units = [(r, cell, rho) for r in range(cfg.shadows) for cell, rho in pairs]
     log.info("audit: %d runs x %d cells = %d units (universe %d, support %d) in %s",
              cfg.shadows, len(pairs), len(units), cfg.universe, cfg.support, root)
+    if cfg.dry_run:
+        estimate_units(cfg, kernel, design, data, units, root, raw_u)
     per_cell: dict = {p: [None] * cfg.shadows for p in pairs}
     failed: dict = {}
     cache: dict = {}
@@ -873,6 +877,43 @@ def run(cfg: AuditConfig, rundir: RunDir) -> dict:
         err.metrics = metrics
         raise err
     return metrics
+
+
+def estimate_units(cfg: AuditConfig, kernel: Kernel, design: Design, data: list[RunData],
+                   units: list, root: Path, raw_u: np.ndarray) -> None:
+    """dry_run: the estimate of a fresh audit's cell units. Run 0's unit of every cell is
+    timed: a distilled cell by its distill child's own dry run plus the scoring of a natural
+    unit (scored for real), natural and leak by scoring them. Raises estimate.DryRun; the
+    attack tables that follow the units are not included."""
+    groups: dict = {}
+    for r, cell, rho in units:
+        groups.setdefault((cell, rho), []).append(r)
+    run0 = root / "runs" / "r00"
+    cache: dict = {}
+
+    def scored(cell: str) -> float:
+        t0 = time.time()
+        cell_scores(cfg, kernel, design, data[0], 0, cell, 0.0, run0, raw_u, cache)
+        return time.time() - t0
+    score_s = scored("natural")
+    total = 0.0
+    bar = progress(len(groups), "audit dry run", unit="cell")
+    for (cell, rho), runs in groups.items():
+        if cell in DISTILLED_CELLS:
+            dcfg = cfg.distill_config(cell, rho, data[0].population if cell == "null"
+                                      else data[0].members, int(design.seeds[0]))
+            seconds, line = estimate(DISTILL, dataclasses.replace(dcfg, dry_run=True),
+                                     "distill")
+            log.info("%s: %s", cell_name(cell, rho), line)
+            each = seconds + score_s
+        else:
+            each = score_s if cell == "natural" else scored(cell)
+        total += each * len(runs)
+        bar.update(1)
+    bar.close()
+    announce("audit", len(units), f"cell units ({len(groups)} cells x {cfg.shadows} runs; a "
+             "fresh run, the attack tables after them not included)",
+             total / max(len(units), 1), dry_run=True)
 
 
 def _panel(cfg: AuditConfig, name: str, p: dict, raw_u: np.ndarray):

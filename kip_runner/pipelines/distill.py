@@ -200,6 +200,7 @@ def run(cfg: DistillConfig, rundir: RunDir) -> dict:
     tx = kip.make_optimizer(lr, frozen)
     plan = dp_plan(cfg, len(ds.y_train)) if cfg.dp.enabled else None
     if plan is not None:
+        rundir.annotate(dp=plan.meta(cfg.steps))  # the spent budget, beside the config
         log.info("DP-KIP: noise multiplier %.4g, clip %g, q %.4g, %d steps: epsilon %.4g "
                  "(replace-one %.4g) at delta %g", plan.args.noise, plan.args.clip,
                  plan.args.sample_rate, cfg.steps, plan.epsilon, plan.epsilon_replace_one,

@@ -319,7 +319,7 @@ def read_support(path: Path) -> Support:
 
 def _distill_config(cfg: dict):
     """The typed DistillConfig of a distill run.json config (unknown keys dropped)."""
-    from kip_runner.config.schema import DatasetConfig, DistillConfig  # noqa: PLC0415
+    from kip_runner.config.schema import DatasetConfig, DistillConfig, DpOptions  # noqa: PLC0415
 
     def known(cls, d: dict) -> dict:
         names = {f.name for f in dataclasses.fields(cls)}
@@ -327,8 +327,9 @@ def _distill_config(cfg: dict):
 
     # The kernel plays no part in the init; eval_kernel None keeps the check trivial.
     kw = {k: v for k, v in known(DistillConfig, cfg).items()
-          if k not in ("kernel", "dataset", "eval_kernel")}
-    return DistillConfig(**kw, dataset=DatasetConfig(**known(DatasetConfig, cfg.get("dataset"))))
+          if k not in ("kernel", "dataset", "eval_kernel", "dp")}
+    return DistillConfig(**kw, dataset=DatasetConfig(**known(DatasetConfig, cfg.get("dataset"))),
+                         dp=DpOptions(**known(DpOptions, cfg.get("dp"))))
 
 
 def natural_counterpart(cfg: dict, cache: Optional[dict] = None

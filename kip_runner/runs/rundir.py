@@ -148,6 +148,10 @@ class RunDir:
             "attempts": previous.get("attempts", 0) + 1,
         })
 
+    def annotate(self, **fields: Any) -> None:
+        """Adds top-level fields to run.json (e.g. a DP run's spent privacy budget)."""
+        self._update(**fields)
+
     def _update(self, **fields: Any) -> None:
         info = read_json(self.run_json) if self.run_json.exists() else {"command": self.command}
         info.update(fields)
