@@ -64,46 +64,19 @@ def test_ties_form_one_roc_point_and_nan_counts_as_lowest():
         audit.roc_curve([1.0, 2.0], [True, True])
 
 
-# ------------------------------------------------------------------- Clopper-Pearson, epsilon
+# ------------------------------------------------------------------- beta distribution
 
-@pytest.mark.parametrize("k,n", [(0, 10), (1, 10), (5, 10), (10, 10), (3, 1000),
-                                 (320, 32000), (31990, 32000), (1, 1)])
-def test_clopper_pearson_matches_scipy_beta_quantiles(k, n):
-    lo, hi = audit.clopper_pearson(k, n, 0.95)
-    ref_lo = 0.0 if k == 0 else stats.beta.ppf(0.025, k, n - k + 1)
-    ref_hi = 1.0 if k == n else stats.beta.ppf(0.975, k + 1, n - k)
-    assert lo == pytest.approx(ref_lo, rel=1e-9, abs=1e-15)
-    assert hi == pytest.approx(ref_hi, rel=1e-9, abs=1e-15)
-
-
-def test_clopper_pearson_known_table_values():
-    # k = 0 of n: upper = 1 - 0.025^(1/n) (Beta(1, n) quantile); the "rule of three" region
-    assert audit.clopper_pearson(0, 100)[1] == pytest.approx(1 - 0.025 ** 0.01, rel=1e-12)
-    # 5 of 10: the classic exact interval (0.1871, 0.8129)
-    lo, hi = audit.clopper_pearson(5, 10)
-    assert (round(lo, 4), round(hi, 4)) == (0.1871, 0.8129)
-    with pytest.raises(ValueError, match="0 <= k <= n"):
-        audit.clopper_pearson(11, 10)
+@pytest.mark.parametrize("q,a,b", [(0.025, 1, 10), (0.975, 6, 5), (0.025, 3, 998),
+                                   (0.975, 321, 31680), (0.025, 31990, 11), (0.00625, 2000, 1)])
+def test_beta_ppf_matches_scipy(q, a, b):
+    # the quantile behind one_run_epsilon (and its Clopper-Pearson-style tails)
+    assert audit.beta_ppf(q, a, b) == pytest.approx(stats.beta.ppf(q, a, b), rel=1e-9,
+                                                    abs=1e-15)
 
 
 def test_betainc_matches_scipy():
     for a, b, x in [(0.5, 0.5, 0.3), (2, 3, 0.9), (320, 31681, 0.011), (50, 1, 0.99)]:
         assert audit.betainc(a, b, x) == pytest.approx(stats.beta.cdf(x, a, b), rel=1e-10)
-
-
-def test_epsilon_lower_bound_from_a_known_pair():
-    # TPR 500/1000 at FPR 10/1000: eps >= log(TPR_lo / FPR_hi) with scipy's CP bounds
-    tpr_lo = stats.beta.ppf(0.025, 500, 501)
-    fpr_hi = stats.beta.ppf(0.975, 11, 990)
-    expected = math.log(tpr_lo / fpr_hi)
-    assert audit.epsilon_lower_bound(500, 10, 1000, 1000) == pytest.approx(expected, rel=1e-8)
-    # the complementary ratio dominates when the attack rejects non-members well
-    tpr_lo = stats.beta.ppf(0.025, 999, 2)
-    fpr_hi = stats.beta.ppf(0.975, 501, 500)
-    expected = math.log((1 - fpr_hi) / (1 - tpr_lo))
-    assert audit.epsilon_lower_bound(999, 500, 1000, 1000) == pytest.approx(expected, rel=1e-8)
-    # chance-level attacks prove nothing
-    assert audit.epsilon_lower_bound(10, 10, 1000, 1000) == 0.0
 
 
 # ------------------------------------------------------------------- LiRA

@@ -13,31 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parent.parent
+from kipctl_driver import REPO, kipctl, metrics
 EPSILONS = (1.0, 2.0, 8.0)
 SUPPORTS = (10, 100)
-
-
-def kipctl(*args: str, log: list[str]) -> None:
-    log.append("kipctl " + " ".join(args))
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    out = subprocess.run([sys.executable, "-m", "kip_runner", *args], capture_output=True,
-                         text=True, env=env, cwd=tempfile.gettempdir())
-    if out.returncode != 0:
-        raise SystemExit(f"failed: kipctl {' '.join(args)}\n{out.stderr[-2000:]}")
-    print(out.stdout.strip().splitlines()[-1], flush=True)
-
-
-def metrics(run: Path) -> dict:
-    return json.loads((run / "summary.json").read_text())["metrics"]
 
 
 def main() -> None:
@@ -62,8 +44,8 @@ def main() -> None:
                                              f"dp.clip={a.clip}"]
                 if not (run / "summary.json").exists() or \
                         json.loads((run / "summary.json").read_text())["status"] != "done":
-                    kipctl("distill", *common, f"support={n}", f"seed={seed}", *dp,
-                           f"hydra.run.dir={run}", log=log)
+                    print(kipctl("distill", *common, f"support={n}", f"seed={seed}", *dp,
+                                 f"hydra.run.dir={run}", log=log), flush=True)
                 m = metrics(run)
                 rows.append({"support": n, "seed": seed,
                              "method": "KIP (noise init)" if eps is None else "DP-KIP",
@@ -75,8 +57,9 @@ def main() -> None:
                              "seconds_per_step": m["seconds_per_step"]})
             run = a.work / f"n{n}-s{seed}-natural"
             if not (run / "summary.json").exists():
-                kipctl("eval-krr", "dataset=mnist", "kernel=fc1", f"support={n}",
-                       f"seed={seed}", "source=natural", f"hydra.run.dir={run}", log=log)
+                print(kipctl("eval-krr", "dataset=mnist", "kernel=fc1", f"support={n}",
+                             f"seed={seed}", "source=natural", f"hydra.run.dir={run}",
+                             log=log), flush=True)
             m = metrics(run)
             acc = m["accuracy_mean"]  # eval-krr natural: the mean over its seeds
             rows.append({"support": n, "seed": seed, "method": "natural subset",

@@ -10,32 +10,14 @@ Writes round_trip.csv / round_trip.md and the kipctl commands it ran (commands.t
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-REPO = Path(__file__).resolve().parent.parent
+from kipctl_driver import REPO, kipctl, metrics
 CASES = [("npz", "auto"), ("imagefolder", "auto"), ("imagefolder", "clip"), ("pt", "auto"),
          ("pt", "clip")]
-
-
-def kipctl(*args: str, log: list[str]) -> str:
-    log.append("kipctl " + " ".join(args))
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    out = subprocess.run([sys.executable, "-m", "kip_runner", *args], capture_output=True,
-                         text=True, env=env, cwd=tempfile.gettempdir())
-    if out.returncode != 0:
-        raise SystemExit(f"failed: kipctl {' '.join(args)}\n{out.stderr[-2000:]}")
-    return out.stdout.strip().splitlines()[-1]
-
-
-def accuracy(run: Path) -> dict:
-    return json.loads((run / "summary.json").read_text())["metrics"]
 
 
 def main() -> int:
@@ -58,7 +40,7 @@ def main() -> int:
            f"hydra.run.dir={run}", log=log)
     kipctl("eval-krr", "kernel=fc1", f"source={run}", f"hydra.run.dir={work}/krr-original",
            log=log)
-    base = accuracy(work / "krr-original")
+    base = metrics(work / "krr-original")
     rows = [{"format": "original support.npz", "pixels": "", "accuracy_%": 100 *
              base["accuracy_mean"], "delta_points": 0.0, "mse": base["mse_mean"],
              "export": ""}]
@@ -68,7 +50,7 @@ def main() -> int:
                       f"out={work}/{name}", log=log)
         kipctl("eval-krr", "kernel=fc1", f"source={work}/{name}",
                f"hydra.run.dir={work}/krr-{name}", log=log)
-        m = accuracy(work / f"krr-{name}")
+        m = metrics(work / f"krr-{name}")
         rows.append({"format": fmt, "pixels": pixels, "accuracy_%": 100 * m["accuracy_mean"],
                      "delta_points": 100 * (m["accuracy_mean"] - base["accuracy_mean"]),
                      "mse": m["mse_mean"], "export": line.split(" -> ")[0]})

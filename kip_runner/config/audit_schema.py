@@ -83,7 +83,7 @@ class AuditConfig(CommonConfig):
     dp_target_batch: Optional[int] = 100
     corruption: str = "noise"  # noise | zero, kip_rho's frozen coordinates
     attacks: list[str] = field(default_factory=lambda: list(AUDIT_ATTACKS))
-    confidence: float = 0.95  # Clopper-Pearson intervals (two-sided) and the epsilon bound
+    confidence: float = 0.95  # bootstrap intervals, the certified epsilon bound, the gates
     neighbours: int = 100  # support images per cell in neighbours.png (run 0); 0: no figure
     distill: AuditDistillOptions = field(default_factory=AuditDistillOptions)
     # time one unit of each cell (a distill child's own dry run + scoring), print the estimated

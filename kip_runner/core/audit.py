@@ -1,15 +1,16 @@
-"""Privacy audit maths for `kipctl audit` (issue #15): membership design, per-example attack
-scores, ROC / TPR at a fixed FPR, LiRA with a fixed-variance Gaussian fit, Clopper-Pearson
-intervals and an epsilon lower bound.
+"""Privacy audit maths for `kipctl audit` (issues #15, #26): membership design, per-example
+attack scores, ROC / TPR at a fixed FPR, LiRA with a fixed-variance Gaussian fit, held-out
+operating points with cluster-bootstrap intervals, the null gate, and the certified one-run
+epsilon lower bound.
 
 Conventions: every attack score is oriented so that a *higher* score means "more likely a
 member" (distances and losses enter with a minus sign in the pipeline). Membership is decided
-before any distillation by `balanced_membership` (LiRA's balanced design: every example of the
-universe is a member in half of the runs, every run has exactly half of the universe).
+before any distillation by `paired_membership` (replace-one pairs, one independent coin per
+pair and run; every run has exactly half of the universe).
 
 References (read, not copied): Carlini et al., "Membership Inference Attacks From First
-Principles" (S&P 2022), LiRA offline/online with a global ("fixed") variance;
-tensorflow/privacy `privacy_tests/epsilon_lower_bound.py` (Clopper-Pearson ratio bound).
+Principles" (S&P 2022), LiRA offline/online with a global ("fixed") variance; Steinke, Nasr &
+Jagielski, "Privacy Auditing with One (1) Training Run" (NeurIPS 2023).
 Everything here is host-side numpy except the draws, which take explicit JAX keys.
 """
 
@@ -300,7 +301,7 @@ def tpr_at_fpr(roc: Roc, max_fpr: float) -> OperatingPoint:
                           roc.n_pos, roc.n_neg, float(roc.thresholds[i]))
 
 
-# ------------------------------------------------------------------- Clopper-Pearson
+# ------------------------------------------------------------------- beta distribution
 
 
 def _betacf(a: float, b: float, x: float) -> float:
@@ -355,56 +356,6 @@ def beta_ppf(q: float, a: float, b: float) -> float:
         if hi - lo <= 1e-17 + 1e-13 * hi:
             break
     return 0.5 * (lo + hi)
-
-
-def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Exact two-sided binomial interval for k successes out of n (alpha/2 on each side).
-
-    Raises:
-      ValueError: n < 1, k outside [0, n], or confidence outside (0, 1).
-    """
-    if n < 1 or not 0 <= k <= n:
-        raise ValueError(f"Clopper-Pearson needs 0 <= k <= n and n >= 1, got k={k}, n={n}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
-    alpha = 1.0 - confidence
-    # closed forms at the ends: Beta(1, n) and Beta(n, 1) quantiles
-    if k == 0:
-        lo = 0.0
-    elif k == n:
-        lo = (alpha / 2.0) ** (1.0 / n)
-    else:
-        lo = beta_ppf(alpha / 2.0, k, n - k + 1)
-    if k == n:
-        hi = 1.0
-    elif k == 0:
-        hi = 1.0 - (alpha / 2.0) ** (1.0 / n)
-    else:
-        hi = beta_ppf(1.0 - alpha / 2.0, k + 1, n - k)
-    return lo, hi
-
-
-def epsilon_lower_bound(tp: int, fp: int, n_pos: int, n_neg: int,
-                        confidence: float = 0.95) -> float:
-    """A statistical lower bound on epsilon (delta = 0) from one attack operating point.
-
-    An (epsilon, 0)-DP mechanism forces TPR <= e^eps FPR and TNR <= e^eps FNR for every
-    membership test. With Clopper-Pearson intervals [lo, hi] of TPR and FPR:
-
-        eps >= max(0, log(TPR_lo / FPR_hi), log((1 - FPR_hi) / (1 - TPR_lo)))
-
-    (each ratio's numerator at its lower bound, its denominator at its upper bound, as
-    tensorflow/privacy's Clopper-Pearson RatioBound). Valid at the interval's confidence for
-    one pre-chosen threshold and independent trials.
-    """
-    tpr_lo, _ = clopper_pearson(tp, n_pos, confidence)
-    _, fpr_hi = clopper_pearson(fp, n_neg, confidence)
-    bounds = [0.0]
-    if tpr_lo > 0.0 and fpr_hi > 0.0:
-        bounds.append(math.log(tpr_lo / fpr_hi))
-    if tpr_lo < 1.0 and fpr_hi < 1.0:
-        bounds.append(math.log((1.0 - fpr_hi) / (1.0 - tpr_lo)))
-    return max(bounds)
 
 
 # ------------------------------------------------------------------- LiRA

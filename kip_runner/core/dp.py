@@ -33,7 +33,7 @@ import optax
 
 from kip_runner.core import krr, xla
 from kip_runner.core.augment import AugmentArgs, augment
-from kip_runner.core.kip import KipState, TargetData, kip_loss
+from kip_runner.core.kip import KipState, TargetData, kip_loss, solve_sym_pd
 from kip_runner.core.types import Array, KernelFn, PRNGKey
 
 # ------------------------------------------------------------------- accounting (host side)
@@ -222,7 +222,7 @@ def masked_krr_loss(kernel_fn: KernelFn, params: Any, x_t: Array, y_t: Array, va
     dtype = jnp.result_type(params["x"])
     k_ss = kernel_fn(params["x"], None).astype(dtype)  # [m, m]
     k_ts = kernel_fn(x_t, params["x"]).astype(dtype)  # [cap, m]
-    alpha = jnp.linalg.solve(krr.regularize(k_ss, reg), params["y"])  # [m, C]
+    alpha = solve_sym_pd(krr.regularize(k_ss, reg), params["y"])  # [m, C], as kip's loss
     pred = k_ts @ alpha  # [cap, C]
     w = valid.astype(pred.dtype)
     n = jnp.maximum(jnp.sum(w), 1.0)

@@ -327,7 +327,7 @@ def score_cell(cfg: AuditConfig, kernel: Kernel, sup: Support, x_u: np.ndarray,
     learned = (np.ones(sup.x.shape) if sup.mask is None else
                (~np.asarray(sup.mask, bool)).astype(np.float64))  # [m, H, W, C]
     # the margin of 9 one-pixel shifts of each x (KIP (a) saw shifted targets)
-    views = np.stack([k_us_of(kernel, shift_view(x_u, di, dj), sup.x) @ alpha
+    views = np.stack([np.asarray(kernel.matrix(shift_view(x_u, di, dj), sup.x)) @ alpha
                       for di, dj in SHIFTS], axis=-1)  # [u, C, 9]
     margin_aug = np.stack([audit.margin(views[..., q], y_u) for q in range(len(SHIFTS))],
                           axis=-1)  # [u, 9]
@@ -363,10 +363,6 @@ def shift_view(x: np.ndarray, di: int, dj: int) -> np.ndarray:
     out[:, max(di, 0):h + min(di, 0), max(dj, 0):w + min(dj, 0)] = \
         x[:, max(-di, 0):h + min(-di, 0), max(-dj, 0):w + min(-dj, 0)]
     return out
-
-
-def k_us_of(kernel: Kernel, x: np.ndarray, s: np.ndarray) -> np.ndarray:
-    return np.asarray(kernel.matrix(x, s))
 
 
 def cell_scores(cfg: AuditConfig, kernel: Kernel, design: Design, data: RunData, r: int,
@@ -434,17 +430,19 @@ def cell_attacks(cfg: AuditConfig, per_run: list[dict], member: np.ndarray) -> d
 
 
 def _point(sc, positive, negative, select, max_fpr):
-    """Held-out operating point: threshold on the selection runs, rates on the others."""
+    """Held-out operating point: threshold on the selection runs, rates on the others.
+    Returns (flags of the evaluation runs [R, u], tp, fp, n_pos, n_neg, (TPR, FPR) on the
+    selection runs)."""
     use_s = (positive | negative) & select[:, None]
-    thr = audit.heldout_threshold(sc[use_s], positive[use_s], max_fpr)
+    hit = audit.flagged(sc, audit.heldout_threshold(sc[use_s], positive[use_s], max_fpr))
     ev = ~select
-    flag = audit.flagged(sc, thr) & ev[:, None]
+    flag = hit & ev[:, None]
     tp, fp = int(np.sum(flag & positive)), int(np.sum(flag & negative))
     n_pos, n_neg = int(np.sum(positive & ev[:, None])), int(np.sum(negative & ev[:, None]))
-    sel_flag = audit.flagged(sc, thr) & select[:, None]
+    sel_flag = hit & select[:, None]
     sel = (np.sum(sel_flag & positive) / max(np.sum(positive & select[:, None]), 1),
            np.sum(sel_flag & negative) / max(np.sum(negative & select[:, None]), 1))
-    return thr, flag, tp, fp, n_pos, n_neg, sel
+    return flag, tp, fp, n_pos, n_neg, sel
 
 
 def attack_rows(cfg: AuditConfig, cell: str, rho: float, per_run: list[dict],
@@ -486,10 +484,10 @@ def attack_rows(cfg: AuditConfig, cell: str, rho: float, per_run: list[dict],
     rows, rocs = [], {}
     for group, positive in groups:
         group_rows = []
+        use_e = (positive | negative) & ev[:, None]  # the group's pairs, evaluation runs
+        use_s = (positive | negative) & select[:, None]  # and selection runs
         for name, sc in attacks.items():
-            use_e = (positive | negative) & ev[:, None]
             roc = audit.roc_curve(sc[use_e], positive[use_e])
-            use_s = (positive | negative) & select[:, None]
             sel_auc = audit.roc_auc(audit.roc_curve(sc[use_s], positive[use_s]))
             auc_b = audit.bootstrap_auc(sc[ev], positive[ev], negative[ev], boot_auc)
             row = {**base, "members": group, "attack": name, "n_members": roc.n_pos,
@@ -497,8 +495,8 @@ def attack_rows(cfg: AuditConfig, cell: str, rho: float, per_run: list[dict],
             row["auc_lo"], row["auc_hi"] = audit.interval(auc_b, cfg.confidence)
             best_sel, sel_key = None, {}
             for fkey, max_fpr in FPR_POINTS.items():
-                thr, flag, tp, fp, n_pos, n_neg, sel = _point(sc, positive, negative, select,
-                                                              max_fpr)
+                flag, tp, fp, n_pos, n_neg, sel = _point(sc, positive, negative, select,
+                                                         max_fpr)
                 tpr_b, fpr_b = audit.bootstrap_rates(flag[ev], positive[ev], negative[ev], boot)
                 lo, hi = audit.interval(tpr_b, cfg.confidence)
                 row.update({f"tpr_at_{fkey}_fpr": tp / n_pos, f"tpr_at_{fkey}_fpr_lo": lo,

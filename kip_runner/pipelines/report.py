@@ -223,8 +223,9 @@ def sweep_table(paths: list[Path], layout: str) -> pd.DataFrame:
 
 def audit_table(paths: list[Path], which: str) -> pd.DataFrame:
     """audit=strongest|all: the kipctl audit tables (audit.csv) under the paths, one row per
-    cell x rho x member group x attack (strongest: only each group's strongest attack), with
-    AUC, TPR at 1% / 0.1% FPR [Clopper-Pearson bounds], the epsilon lower bound and the
+    cell x rho / epsilon x member group x attack (strongest: only each group's strongest
+    attack), with AUC, TPR at the held-out 1% / 0.1% FPR thresholds and the empirical epsilon
+    [cluster-bootstrap intervals], the certified epsilon lower bound, the DP guarantee and the
     cell's KRR test accuracy (%) side by side (docs/audit.md)."""
     if which not in ("strongest", "all"):
         raise KipctlError(f"audit= takes 'strongest' or 'all', got '{which}'")
