@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from kip_runner.core import kernels
 from kip_runner.core.kernels import kernel_matrix, make_kernel_fn
 
 ALL = [("fc", 1), ("fc", 2), ("fc", 3), ("conv", 1), ("conv", 2), ("conv", 3), ("myrtle", 5),
@@ -130,3 +131,54 @@ def test_zero_images_have_finite_kernels_and_derivatives():
 def test_bad_kernel_arguments_raise(bad, msg):
     with pytest.raises(ValueError, match=msg):
         make_kernel_fn(**bad)
+
+
+@pytest.mark.parametrize("dtype,tol", [(jnp.float64, 1e-15), (jnp.float32, 2e-7)])
+def test_asin_polynomial_and_angle_from_sin_cos(dtype, tol):
+    with jax.enable_x64(dtype == jnp.float64):
+        z = np.linspace(1e-6, np.sqrt(0.5), 5001)
+        got = np.asarray(kernels.asin_small(jnp.asarray(z, dtype)), np.float64)
+        want = np.arcsin(np.asarray(z, dtype).astype(np.float64))
+        assert np.max(np.abs(got - want) / want) < tol
+        theta = np.linspace(0.0, np.pi, 4001)
+        s, c = np.sin(theta), np.cos(theta)
+        got = np.asarray(kernels.angle_sin_cos(jnp.asarray(s, dtype), jnp.asarray(c, dtype)))
+        assert np.max(np.abs(got - np.arctan2(np.asarray(s, dtype), np.asarray(c, dtype)))) \
+            < 8 * np.finfo(dtype).eps
+        zero = jnp.zeros((), dtype)
+        assert float(kernels.angle_sin_cos(zero, zero)) == pytest.approx(np.pi / 2)
+
+
+def test_relu_map_and_its_vjp_equal_autodiff_through_arccos():
+    """relu_map's closed-form VJP against autodiff of the reference map (`arccos`: safe_sqrt
+    and the angle's custom JVPs) on a diag layout with identical rows (root 0), a zero image
+    (all variances 0) and a near-collinear pair, float64."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(5, 6, 4, 4))  # 5 images of 6 features per pixel (4x4)
+        x[1] = x[0]  # identical inputs
+        x[2] = 0.0  # a zero image
+        x[3] = x[4] * (1 + 1e-7) + 1e-9 * rng.normal(size=x[4].shape)  # near-collinear
+        x = jnp.asarray(x)
+        x1, x2 = x, x[::-1]
+        cross = jnp.einsum("afhw,bfhw->abhw", x1, x2) / 6  # [5, 5, 4, 4]
+        v1 = jnp.einsum("afhw,afhw->ahw", x1, x1) / 6  # [5, 4, 4]
+        v2 = jnp.einsum("afhw,afhw->ahw", x2, x2) / 6
+        ntk = 0.3 + cross ** 2
+
+        def ours(c, t, a, b):
+            nngp, tk = kernels.relu_map(c, t, a[:, None], b[None, :])
+            return jnp.sum(jnp.sin(nngp)) + jnp.sum(jnp.cos(tk))
+
+        def reference(c, t, a, b):
+            nngp, dot = kernels.arccos(c, a[:, None] * b[None, :], kernels.Ops())
+            return jnp.sum(jnp.sin(nngp)) + jnp.sum(jnp.cos(t * dot))
+
+        args = (cross, ntk, v1, v2)
+        assert float(ours(*args)) == pytest.approx(float(reference(*args)), rel=1e-14)
+        got = jax.grad(ours, argnums=(0, 1, 2, 3))(*args)
+        want = jax.grad(reference, argnums=(0, 1, 2, 3))(*args)
+        for g, w in zip(got, want):
+            assert np.all(np.isfinite(np.asarray(g)))
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-9,
+                                       atol=1e-9 * float(np.max(np.abs(np.asarray(w)))))

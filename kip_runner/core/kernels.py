@@ -130,6 +130,103 @@ def angle_tangent(y: Array, x: Array, y_dot: Array, x_dot: Array) -> Array:
     return (x * y_dot - y * x_dot) / jnp.maximum(x * x + y * y, 1e-30)
 
 
+# arcsin(z) = z + z^3 Q(z^2) for |z| <= 1/sqrt(2): Q's coefficients (constant first), least-
+# squares fits against a 40-digit arcsin (tools/fit_asin.py); max relative error 6.3e-8 in
+# float32, 4.4e-16 in float64.
+ASIN_Q = {
+    "float32": (0.16666665508943118, 0.07500286503626274, 0.04452752555711682,
+                0.032128657661731196, 0.009630242023739596, 0.06619364509479794,
+                -0.08325053166377655, 0.09673604368418004),
+    "float64": (0.1666666666666669, 0.07499999999972963, 0.04464285719133956,
+                0.03038194101962668, 0.022372285451668677, 0.017349966203134476,
+                0.014005087555919215, 0.011158179961942646, 0.012441922403650203,
+                -0.004338438699996046, 0.04817631369561049, -0.07199092470244964,
+                0.041084847783028226, 0.26974839154234137, -0.8346845782287263,
+                1.260335137352458, -1.0094504751607754, 0.36599083334230254),
+}
+
+
+def asin_small(z: Array) -> Array:
+    """arcsin(z) for |z| <= 1/sqrt(2), a polynomial (vectorises on CPU, unlike libm)."""
+    coef = ASIN_Q["float64" if z.dtype == jnp.float64 else "float32"]
+    zz = z * z
+    q = jnp.asarray(coef[-1], z.dtype)
+    for c in coef[-2::-1]:
+        q = q * zz + c
+    return z + z * zz * q
+
+
+def angle_sin_cos(s: Array, c: Array) -> Array:
+    """θ in [0, π] from s = sin θ >= 0 and c = cos θ (s² + c² ≈ 1), π/2 at s = c = 0.
+
+    arcsin of whichever of s, |c| is the smaller (<= 1/√2, where asin_small holds): θ = asin(s)
+    or π − asin(s) where |c| > s, else π/2 − asin(c)."""
+    use_s = s < jnp.abs(c)
+    a = asin_small(jnp.where(use_s, s, c))
+    return jnp.where(use_s, jnp.where(c >= 0, a, jnp.pi - a), jnp.pi / 2 - a)
+
+
+def _inv_sqrt(v: Array) -> Array:
+    """1/√v, 0 where v <= 0 (a zero image's variance)."""
+    ok = v > 0
+    return jnp.where(ok, jax.lax.rsqrt(jnp.where(ok, v, 1.0)), 0.0)
+
+
+def _relu_parts(nngp: Array, v1: Array, v2: Array) -> tuple[Array, Array]:
+    """(root, dot) of the arc-cosine map from Σ₁₂ and broadcastable Σ₁₁, Σ₂₂: the root as in
+    `arccos` (16-ulp floor), θ from its sine and cosine (angle_sin_cos)."""
+    prod = v1 * v2
+    gap = prod - nngp * nngp
+    root = jnp.sqrt(jnp.where(gap > 16 * jnp.finfo(gap.dtype).eps * prod, gap, 0.0))
+    r = _inv_sqrt(v1) * _inv_sqrt(v2)  # 1/√(Σ₁₁Σ₂₂) from the per-pixel variances
+    theta = angle_sin_cos(jnp.minimum(root * r, 1.0), jnp.clip(nngp * r, -1.0, 1.0))
+    return root, 0.5 - theta / (2 * jnp.pi)
+
+
+@jax.custom_vjp
+def relu_map(nngp: Array, ntk: Array, v1: Array, v2: Array) -> tuple[Array, Array]:
+    """ReLU's arc-cosine map of a cross covariance, (Σ', Θ') = (root/2π + Σ̇ Σ₁₂, Θ Σ̇), with
+    Σ₁₁ = v1 and Σ₂₂ = v2 broadcastable to nngp's shape ([n1, 1, ...], [1, n2, ...]).
+
+    The same map as `arccos`; its VJP is written in closed form (one elementwise pass over the
+    per-pixel arrays, recomputing the map from its inputs, instead of autodiff's chain through
+    √ and the angle with its saved intermediates): ∂Σ'/∂Σ₁₂ = Σ̇, ∂Σ'/∂P = ∂root/∂P/2π −
+    Σ₁₂ ∂θ/∂P/2π, ∂Σ̇/∂· = −∂θ/∂·/2π with P = Σ₁₁Σ₂₂, ∂root = (∂P − 2Σ₁₂∂Σ₁₂)/2root and
+    ∂θ = (Σ₁₂ ∂root − root ∂Σ₁₂)/(Σ₁₂² + root²): the derivatives safe_sqrt and angle give,
+    zero where the root is (floored to) 0."""
+    root, dot = _relu_parts(nngp, v1, v2)
+    return root / (2 * jnp.pi) + dot * nngp, ntk * dot
+
+
+def _relu_map_fwd(nngp, ntk, v1, v2):
+    return relu_map(nngp, ntk, v1, v2), (nngp, ntk, v1, v2)
+
+
+def _sum_to(t: Array, shape: tuple) -> Array:
+    """t summed over the axes where `shape` broadcast (size 1)."""
+    axes = tuple(i for i, (a, b) in enumerate(zip(t.shape, shape)) if b == 1 and a != 1)
+    return jnp.sum(t, axes, keepdims=True) if axes else t
+
+
+def _relu_map_bwd(res, cts):
+    nngp, ntk, v1, v2 = res
+    c_nngp, c_ntk = cts
+    root, dot = _relu_parts(nngp, v1, v2)
+    half_inv = jnp.where(root > 1e-15, 0.5 / jnp.maximum(root, 1e-15), 0.0)  # 1/2root
+    den = jnp.maximum(nngp * nngp + root * root, 1e-30)
+    dth_dnngp = (-2 * nngp * nngp * half_inv - root) / den
+    dth_dprod = nngp * half_inv / den
+    g = c_ntk * ntk  # cotangent of Σ̇ (times -2π per unit θ)
+    two_pi = 2 * jnp.pi
+    c_s = c_nngp * dot - g * dth_dnngp / two_pi  # ∂Σ'/∂Σ₁₂ = Σ̇ (the root and θ terms cancel)
+    c_p = (c_nngp * (half_inv - nngp * dth_dprod) - g * dth_dprod) / two_pi
+    return (c_s, c_ntk * dot, _sum_to(c_p * jnp.broadcast_to(v2, c_p.shape), v1.shape),
+            _sum_to(c_p * jnp.broadcast_to(v1, c_p.shape), v2.shape))
+
+
+relu_map.defvjp(_relu_map_fwd, _relu_map_bwd)
+
+
 class Ops:
     """Evaluates a kernel's transcendental functions (core.kip's Record / Replay subclass it to
     compute them once per KIP step)."""
@@ -261,6 +358,15 @@ def arccos(nngp: Array, prod: Array, ops: Ops) -> tuple[Array, Array]:
 def relu(cov: Cov, ops: Ops) -> Cov:
     """ReLU: the arc-cosine map of every covariance (module doc)."""
     k = _n_spatial(cov)
+    if k == 2:  # Convm: the closed-form VJP (relu_map); a Conv1 KIP step (support 100,
+        # 1000 targets) 1.36 -> 1.03 s. Myrtle's full layout keeps autodiff through `arccos`:
+        # relu_map made its float64 tile slower (4.6 -> 5.9 s, docs/kernels.md).
+        zero = jnp.zeros((), cov.nngp.dtype)
+        ntk_in = jnp.broadcast_to(zero, cov.nngp.shape) if cov.ntk is None else cov.ntk
+        nngp, ntk = relu_map(cov.nngp, ntk_in, cov.var1[:, None], cov.var2[None, :])
+        var1 = cov.var1 / 2  # same-pixel self covariance: θ = 0, Σ' = Σ / 2
+        return Cov(nngp, None if cov.ntk is None else ntk, var1,
+                   var1 if cov.var2 is cov.var1 else cov.var2 / 2)
     p1, p2 = _pixel_var(cov.var1, k), _pixel_var(cov.var2, k)
     nngp, dot = arccos(cov.nngp, _outer(p1, p2, k), ops)
     ntk = None if cov.ntk is None else cov.ntk * dot
