@@ -182,3 +182,19 @@ def test_relu_map_and_its_vjp_equal_autodiff_through_arccos():
             assert np.all(np.isfinite(np.asarray(g)))
             np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-9,
                                        atol=1e-9 * float(np.max(np.abs(np.asarray(w)))))
+
+
+def test_scaled_angle_has_arctan2s_value_and_exact_derivative():
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(5)
+        y = jnp.asarray(np.abs(rng.normal(size=200)))
+        x = jnp.asarray(rng.normal(size=200))
+        inv = 1 / jnp.sqrt(x * x + y * y)
+        ydot, xdot = jnp.asarray(rng.normal(size=200)), jnp.asarray(rng.normal(size=200))
+        val, tan = jax.jvp(kernels.scaled_angle, (y, x, inv), (ydot, xdot, jnp.ones(200)))
+        ref_val, ref_tan = jax.jvp(jnp.arctan2, (y, x), (ydot, xdot))
+        np.testing.assert_allclose(np.asarray(val), np.asarray(ref_val), rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(np.asarray(tan), np.asarray(ref_tan), rtol=1e-12)
+        zero = jnp.zeros(())
+        v0, t0 = jax.jvp(kernels.scaled_angle, (zero, zero, zero), (1.0 + zero, 1.0 + zero, zero))
+        assert float(v0) == pytest.approx(np.pi / 2) and float(t0) == 0.0

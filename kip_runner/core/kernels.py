@@ -33,6 +33,7 @@ the root vanishes (identical inputs) and at (0, 0) (zero images).
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Callable, NamedTuple, Optional
 
@@ -164,6 +165,20 @@ def angle_sin_cos(s: Array, c: Array) -> Array:
     use_s = s < jnp.abs(c)
     a = asin_small(jnp.where(use_s, s, c))
     return jnp.where(use_s, jnp.where(c >= 0, a, jnp.pi - a), jnp.pi / 2 - a)
+
+
+@jax.custom_jvp
+def scaled_angle(y: Array, x: Array, inv_norm: Array) -> Array:
+    """arctan2(y, x) for y >= 0 given inv_norm = 1/√(x² + y²) (0 for x = y = 0, then π/2),
+    through angle_sin_cos (vectorised in float64 too, where jnp.arctan2 is scalar libm). The
+    derivative is arctan2's exact one (inv_norm only rescales: it has no tangent)."""
+    return angle_sin_cos(jnp.minimum(y * inv_norm, 1.0), jnp.clip(x * inv_norm, -1.0, 1.0))
+
+
+@scaled_angle.defjvp
+def _scaled_angle_jvp(primals, tangents):
+    (y, x, inv_norm), (y_dot, x_dot, _) = primals, tangents
+    return scaled_angle(y, x, inv_norm), angle_tangent(y, x, y_dot, x_dot)
 
 
 def _inv_sqrt(v: Array) -> Array:
@@ -338,7 +353,8 @@ def _outer(v1: Array, v2: Array, n_spatial: int) -> Array:
     return v1[:, None] * v2[None, :]
 
 
-def arccos(nngp: Array, prod: Array, ops: Ops) -> tuple[Array, Array]:
+def arccos(nngp: Array, prod: Array, ops: Ops, inv_root: Optional[Array] = None
+           ) -> tuple[Array, Array]:
     """ReLU's arc-cosine map: (Σ', Σ̇) from Σ₁₂ = nngp and Σ₁₁Σ₂₂ = prod.
 
     The root √(Σ₁₁Σ₂₂ − Σ₁₂²) cancels catastrophically for (near-)identical inputs: when Σ₁₂
@@ -347,10 +363,13 @@ def arccos(nngp: Array, prod: Array, ops: Ops) -> tuple[Array, Array]:
     spurious derivative of the root). A gap below 16 ulps (of the dtype) of Σ₁₁Σ₂₂ is
     rounding noise and is taken as 0: identical inputs get θ = 0 and a zero root derivative
     whichever way their covariances were summed.
+
+    inv_root: 1/√(Σ₁₁Σ₂₂) when the caller has it (Myrtle: from per-pixel variances); θ then
+    comes from its sine and cosine (scaled_angle) instead of ops.angle.
     """
     gap = prod - nngp * nngp
     root = ops.sqrt(gap, 16 * jnp.finfo(gap.dtype).eps * prod)
-    theta = ops.angle(root, nngp)
+    theta = ops.angle(root, nngp) if inv_root is None else scaled_angle(root, nngp, inv_root)
     dot = 0.5 - theta / (2 * jnp.pi)
     return root / (2 * jnp.pi) + dot * nngp, dot
 
@@ -368,16 +387,22 @@ def relu(cov: Cov, ops: Ops) -> Cov:
         return Cov(nngp, None if cov.ntk is None else ntk, var1,
                    var1 if cov.var2 is cov.var1 else cov.var2 / 2)
     p1, p2 = _pixel_var(cov.var1, k), _pixel_var(cov.var2, k)
-    nngp, dot = arccos(cov.nngp, _outer(p1, p2, k), ops)
-    ntk = None if cov.ntk is None else cov.ntk * dot
-    if k < 4:  # same-pixel self covariance: θ = 0, Σ' = Σ / 2
-        var1 = cov.var1 / 2
+    if k < 4:  # flat: the caller's ops (core.kip's Record / Replay)
+        nngp, dot = arccos(cov.nngp, _outer(p1, p2, k), ops)
+        ntk = None if cov.ntk is None else cov.ntk * dot
+        var1 = cov.var1 / 2  # same-pixel self covariance: θ = 0, Σ' = Σ / 2
         return Cov(nngp, ntk, var1, var1 if cov.var2 is cov.var1 else cov.var2 / 2)
+    # full (Myrtle): θ from sine and cosine, 1/√(Σ₁₁Σ₂₂) from the per-pixel variances (a float64
+    # 10x10 Myrtle-5 tile: jnp.arctan2's scalar libm calls were ~1.2 s of ~4.3 s)
+    q1, q2 = _inv_sqrt(p1), _inv_sqrt(p2)  # [n1, H, W], [n2, H, W]
+    nngp, dot = arccos(cov.nngp, _outer(p1, p2, k), ops, _outer(q1, q2, k))
+    ntk = None if cov.ntk is None else cov.ntk * dot
 
-    def self_map(var, p):  # full self covariance [n, H, W, H, W], p [n, H, W]
-        return arccos(var, p[:, :, :, None, None] * p[:, None, None, :, :], Ops())[0]
-    var1 = self_map(cov.var1, p1)
-    return Cov(nngp, ntk, var1, var1 if cov.var2 is cov.var1 else self_map(cov.var2, p2))
+    def self_map(var, p, q):  # full self covariance [n, H, W, H, W], p, q [n, H, W]
+        return arccos(var, p[:, :, :, None, None] * p[:, None, None, :, :], Ops(),
+                      q[:, :, :, None, None] * q[:, None, None, :, :])[0]
+    var1 = self_map(cov.var1, p1, q1)
+    return Cov(nngp, ntk, var1, var1 if cov.var2 is cov.var1 else self_map(cov.var2, p2, q2))
 
 
 def _map(cov: Cov, f: Callable[[Array], Array]) -> Cov:
@@ -390,10 +415,15 @@ def avg_pool(cov: Cov) -> Cov:
     """2×2 average pooling, stride 2, VALID, of a full layout: Σ'(p, q) = mean of Σ over the
     4 × 4 pixel pairs of the two windows."""
     def pool(t):  # [..., H, W, H, W] -> [..., H/2, W/2, H/2, W/2]
+        # a sum of POOL⁴ strided slices (one elementwise loop); the sum over a reshape's
+        # interleaved window axes was XLA:CPU's slowest op in a float64 Myrtle-5 tile
+        # (~0.7 s of ~4.3 s)
         h, w = t.shape[-4] // POOL, t.shape[-3] // POOL
-        t = t[..., :h * POOL, :w * POOL, :h * POOL, :w * POOL]
-        t = jnp.reshape(t, t.shape[:-4] + (h, POOL, w, POOL, h, POOL, w, POOL))
-        return jnp.sum(t, axis=(-7, -5, -3, -1)) / POOL ** 4
+        total = 0.0
+        for a, b, c, d in itertools.product(range(POOL), repeat=4):
+            total = total + t[..., a:h * POOL:POOL, b:w * POOL:POOL, c:h * POOL:POOL,
+                              d:w * POOL:POOL]
+        return total / POOL ** 4
     return _map(cov, pool)
 
 
