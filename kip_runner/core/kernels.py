@@ -283,6 +283,14 @@ def input_cov(x1: Array, x2: Optional[Array], layout: str) -> Cov:
         return Cov((a @ b.T) / d, None, v1, v2)
     x2_ = x1 if x2 is None else x2
     if layout == "diag":
+        # per-pixel products summed over the few channels: elementwise, so XLA fuses them into
+        # the first window (the einsum was a dot_general with a transpose of its
+        # [H, W, n1, n2] output, and another in its VJP)
+        v1 = jnp.sum(x1 * x1, -1) / c  # [n1, H, W]
+        v2 = v1 if x2 is None else jnp.sum(x2_ * x2_, -1) / c  # [n2, H, W]
+        cross = sum(x1[:, None, :, :, k] * x2_[None, :, :, :, k] for k in range(c)) / c
+        return Cov(cross, None, v1, v2)  # [n1, n2, H, W]
+    if layout == "diag":
         cross, self_ = "ahwc,bhwc->abhw", "ahwc,ahwc->ahw"
     else:
         cross, self_ = "ahwc,bijc->abhwij", "ahwc,aijc->ahwij"
