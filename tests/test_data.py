@@ -155,3 +155,17 @@ def test_real_cifar_has_the_partial_test_split_noted():
     ds = load_dataset("cifar10", DATA_DIR, n_train=100)
     assert ds.x_test.shape == (1000, 32, 32, 3)
     assert "1000 images" in ds.note
+
+
+def test_garbage_npz_files_are_named_not_pickles(tmp_path):
+    """A file that is no numpy archive gets one line saying so, not numpy's advice to load it
+    with allow_pickle (kipctl's files never hold pickles): support sets and checkpoints."""
+    from kip_runner.runs.checkpoint import load_checkpoint
+    from kip_runner.runs.support import load_support
+    bad = tmp_path / "support.npz"
+    bad.write_bytes(b"\x00garbage that is not a zip archive" * 4)
+    for load in (load_support, lambda p: load_checkpoint(p, None)):
+        with pytest.raises(KipctlError) as err:
+            load(bad)
+        message = str(err.value)
+        assert "not an .npz/.npy file" in message and "allow_pickle" not in message

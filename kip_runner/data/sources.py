@@ -18,7 +18,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from kip_runner.errors import KipctlError
+from kip_runner.errors import KipctlError, read_error
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -47,7 +47,7 @@ def read_idx(path: Path) -> np.ndarray:
         with _open(path) as f:
             data = f.read()
     except (OSError, EOFError) as e:
-        raise KipctlError(f"corrupt data file {path}: {e}") from None
+        raise KipctlError(f"corrupt data file {path}: {read_error(e)}") from None
     if len(data) < 8 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
         raise KipctlError(f"corrupt data file {path}: not an unsigned-byte IDX file "
                           "(bad magic number)")

@@ -20,7 +20,7 @@ from typing import Any, Callable, NamedTuple, Optional
 import jax
 import numpy as np
 
-from kip_runner.errors import KipctlError
+from kip_runner.errors import KipctlError, read_error
 from kip_runner.runs.rundir import atomic_write
 
 LATEST = "LATEST"
@@ -147,7 +147,7 @@ def load_checkpoint(path: Path, template: Any, fingerprint: Optional[str] = None
             names = sorted(k for k in f.files if k.startswith("leaf_"))
             leaves = [np.asarray(f[k]) for k in names]
     except Exception as e:  # noqa: BLE001 - any read error is a corrupt file to the user
-        raise CorruptCheckpoint(path, str(e)) from None
+        raise CorruptCheckpoint(path, read_error(e)) from None
     if fingerprint is not None and stored_fp != fingerprint:
         raise KipctlError(f"checkpoint {path} was written by a different config (fingerprint "
                           f"{stored_fp}, this one {fingerprint}); use a new hydra.run.dir or "

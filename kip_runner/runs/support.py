@@ -18,7 +18,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from kip_runner.data.preprocess import centered_one_hot
-from kip_runner.errors import KipctlError
+from kip_runner.errors import KipctlError, read_error
 from kip_runner.runs.rundir import atomic_write
 
 
@@ -107,7 +107,7 @@ def load_support(path: str | Path, n_classes: Optional[int] = None,
     except KipctlError:
         raise
     except Exception as e:
-        raise KipctlError(f"corrupt support file {path}: {e}") from None
+        raise KipctlError(f"corrupt support file {path}: {read_error(e)}") from None
     if images.ndim == 3:
         images = images[..., None]
     if images.ndim != 4:
