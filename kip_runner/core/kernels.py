@@ -147,6 +147,7 @@ ASIN_Q = {
 }
 
 
+@jax.jit  # one call when a kernel runs eagerly (the fixture tests); inlined inside a jit
 def asin_small(z: Array) -> Array:
     """arcsin(z) for |z| <= 1/sqrt(2), a polynomial (vectorises on CPU, unlike libm)."""
     coef = ASIN_Q["float64" if z.dtype == jnp.float64 else "float32"]
@@ -157,6 +158,7 @@ def asin_small(z: Array) -> Array:
     return z + z * zz * q
 
 
+@jax.jit
 def angle_sin_cos(s: Array, c: Array) -> Array:
     """θ in [0, π] from s = sin θ >= 0 and c = cos θ (s² + c² ≈ 1), π/2 at s = c = 0.
 
@@ -419,20 +421,23 @@ def _map(cov: Cov, f: Callable[[Array], Array]) -> Cov:
                var1 if cov.var2 is cov.var1 else f(cov.var2))
 
 
+@jax.jit  # a module-level jit: one call (one compile per shape) when run eagerly
+def _pool_full(t: Array) -> Array:
+    """[..., H, W, H, W] -> [..., H/2, W/2, H/2, W/2]: a sum of POOL⁴ strided slices (one
+    elementwise loop); the sum over a reshape's interleaved window axes was XLA:CPU's slowest
+    op in a float64 Myrtle-5 tile (~0.7 s of ~4.3 s)."""
+    h, w = t.shape[-4] // POOL, t.shape[-3] // POOL
+    total = 0.0
+    for a, b, c, d in itertools.product(range(POOL), repeat=4):
+        total = total + t[..., a:h * POOL:POOL, b:w * POOL:POOL, c:h * POOL:POOL,
+                          d:w * POOL:POOL]
+    return total / POOL ** 4
+
+
 def avg_pool(cov: Cov) -> Cov:
     """2×2 average pooling, stride 2, VALID, of a full layout: Σ'(p, q) = mean of Σ over the
     4 × 4 pixel pairs of the two windows."""
-    def pool(t):  # [..., H, W, H, W] -> [..., H/2, W/2, H/2, W/2]
-        # a sum of POOL⁴ strided slices (one elementwise loop); the sum over a reshape's
-        # interleaved window axes was XLA:CPU's slowest op in a float64 Myrtle-5 tile
-        # (~0.7 s of ~4.3 s)
-        h, w = t.shape[-4] // POOL, t.shape[-3] // POOL
-        total = 0.0
-        for a, b, c, d in itertools.product(range(POOL), repeat=4):
-            total = total + t[..., a:h * POOL:POOL, b:w * POOL:POOL, c:h * POOL:POOL,
-                              d:w * POOL:POOL]
-        return total / POOL ** 4
-    return _map(cov, pool)
+    return _map(cov, _pool_full)
 
 
 def mean_spatial(cov: Cov) -> Cov:
