@@ -190,14 +190,9 @@ def _inv_sqrt(v: Array) -> Array:
 
 
 def _relu_parts(nngp: Array, v1: Array, v2: Array) -> tuple[Array, Array]:
-    """(root, dot) of the arc-cosine map from Σ₁₂ and broadcastable Σ₁₁, Σ₂₂: the root as in
-    `arccos` (16-ulp floor), θ from its sine and cosine (angle_sin_cos)."""
-    prod = v1 * v2
-    gap = prod - nngp * nngp
-    root = jnp.sqrt(jnp.where(gap > 16 * jnp.finfo(gap.dtype).eps * prod, gap, 0.0))
-    r = _inv_sqrt(v1) * _inv_sqrt(v2)  # 1/√(Σ₁₁Σ₂₂) from the per-pixel variances
-    theta = angle_sin_cos(jnp.minimum(root * r, 1.0), jnp.clip(nngp * r, -1.0, 1.0))
-    return root, 0.5 - theta / (2 * jnp.pi)
+    """(root, dot) of the arc-cosine map (root_and_dot) from Σ₁₂ and broadcastable Σ₁₁, Σ₂₂,
+    1/√(Σ₁₁Σ₂₂) from their inverse roots."""
+    return root_and_dot(nngp, v1 * v2, Ops(), _inv_sqrt(v1) * _inv_sqrt(v2))
 
 
 @jax.custom_vjp
@@ -237,8 +232,7 @@ def _relu_map_bwd(res, cts):
     two_pi = 2 * jnp.pi
     c_s = c_nngp * dot - g * dth_dnngp / two_pi  # ∂Σ'/∂Σ₁₂ = Σ̇ (the root and θ terms cancel)
     c_p = (c_nngp * (half_inv - nngp * dth_dprod) - g * dth_dprod) / two_pi
-    return (c_s, c_ntk * dot, _sum_to(c_p * jnp.broadcast_to(v2, c_p.shape), v1.shape),
-            _sum_to(c_p * jnp.broadcast_to(v1, c_p.shape), v2.shape))
+    return c_s, c_ntk * dot, _sum_to(c_p * v2, v1.shape), _sum_to(c_p * v1, v2.shape)
 
 
 relu_map.defvjp(_relu_map_fwd, _relu_map_bwd)
@@ -292,10 +286,7 @@ def input_cov(x1: Array, x2: Optional[Array], layout: str) -> Cov:
         v2 = v1 if x2 is None else jnp.sum(x2_ * x2_, -1) / c  # [n2, H, W]
         cross = sum(x1[:, None, :, :, k] * x2_[None, :, :, :, k] for k in range(c)) / c
         return Cov(cross, None, v1, v2)  # [n1, n2, H, W]
-    if layout == "diag":
-        cross, self_ = "ahwc,bhwc->abhw", "ahwc,ahwc->ahw"
-    else:
-        cross, self_ = "ahwc,bijc->abhwij", "ahwc,aijc->ahwij"
+    cross, self_ = "ahwc,bijc->abhwij", "ahwc,aijc->ahwij"  # full
     v1 = jnp.einsum(self_, x1, x1) / c  # [n1, *S]
     v2 = v1 if x2 is None else jnp.einsum(self_, x2_, x2_) / c  # [n2, *S]
     return Cov(jnp.einsum(cross, x1, x2_) / c, None, v1, v2)
@@ -377,11 +368,17 @@ def arccos(nngp: Array, prod: Array, ops: Ops, inv_root: Optional[Array] = None
     inv_root: 1/√(Σ₁₁Σ₂₂) when the caller has it (Myrtle: from per-pixel variances); θ then
     comes from its sine and cosine (scaled_angle) instead of ops.angle.
     """
+    root, dot = root_and_dot(nngp, prod, ops, inv_root)
+    return root / (2 * jnp.pi) + dot * nngp, dot
+
+
+def root_and_dot(nngp: Array, prod: Array, ops: Ops, inv_root: Optional[Array] = None
+                 ) -> tuple[Array, Array]:
+    """√(Σ₁₁Σ₂₂ − Σ₁₂²) (0 below the 16-ulp floor, `arccos`) and Σ̇ = (π − θ)/2π."""
     gap = prod - nngp * nngp
     root = ops.sqrt(gap, 16 * jnp.finfo(gap.dtype).eps * prod)
     theta = ops.angle(root, nngp) if inv_root is None else scaled_angle(root, nngp, inv_root)
-    dot = 0.5 - theta / (2 * jnp.pi)
-    return root / (2 * jnp.pi) + dot * nngp, dot
+    return root, 0.5 - theta / (2 * jnp.pi)
 
 
 def relu(cov: Cov, ops: Ops) -> Cov:
