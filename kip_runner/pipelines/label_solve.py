@@ -31,7 +31,7 @@ import numpy as np
 from kip_runner.config.schema import LabelSolveConfig
 from kip_runner.core import label_solve as ls
 from kip_runner.core.sampling import class_balanced_indices
-from kip_runner.errors import KipctlError
+from kip_runner.errors import KipctlError, read_error
 from kip_runner.pipelines.common import (Kernel, dataset_from_config, krr_score, precision,
                                           progress, raised_solves, require_balanced,
                                           solve_note)
@@ -82,7 +82,7 @@ class BlockStore:
         try:
             block = np.load(f, allow_pickle=False)
         except (OSError, ValueError) as e:
-            log.warning("ignoring unreadable kernel block %s (%s)", f, e)
+            log.warning("ignoring unreadable kernel block %s (%s)", f, read_error(e))
             return None
         if block.shape != shape or block.dtype != dtype or not np.all(np.isfinite(block)):
             log.warning("ignoring kernel block %s: shape %s dtype %s", f, block.shape,
