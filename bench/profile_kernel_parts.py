@@ -58,14 +58,16 @@ def main() -> int:
     row("conv1", "k_ts forward", median_ms(conv, xt, xs, reps=args.reps))
     row("conv1", "k_ts VJP", median_ms(lambda a, b: jax.vjp(lambda b: conv(a, b), b)[1](
         jnp.ones((1000, 100), jnp.float32))[0], xt, xs, reps=args.reps))
-    cov = xla.jit(lambda a, b: K.input_cov(a, b, "diag"))(xt, xs)
-    row("conv1", "input covariance", median_ms(lambda a, b: K.input_cov(a, b, "diag").nngp,
-                                               xt, xs, reps=args.reps))
-    row("conv1", "3x3 window", median_ms(lambda t: K._window_mean(t, 2), cov.nngp,
-                                         reps=args.reps))
-    act = K.affine(cov, 2.0, 1e-4, "ntk", 9, True, True)
-    row("conv1", "ReLU map + pixel mean", median_ms(
-        lambda c: K.mean_spatial(K.relu(c, K.Ops())).ntk, act, reps=args.reps))
+    pt, ps = K.patches(xt), K.patches(xs)  # the first layer's window, on the inputs
+    cov = xla.jit(lambda a, b: K.input_cov(a, b, "diag"))(pt, ps)  # [784, 1000, 100]
+    row("conv1", "input covariance of patches", median_ms(
+        lambda a, b: K.input_cov(a, b, "diag").nngp, pt, ps, reps=args.reps))
+    row("conv1", "3x3 window (Conv2+ layers)", median_ms(
+        lambda t: K._window_mean(t, 1, (28, 28)), cov.nngp, reps=args.reps))
+    act = K.affine(cov, 2.0, 1e-4, "ntk", 9, False, True)
+    row("conv1", "ReLU map + readout + pixel mean", median_ms(
+        lambda c: K.mean_spatial(K.affine(K.relu(c, K.Ops()), 2.0, 1e-4, "ntk", 1, False,
+                                          True)).ntk, act, reps=args.reps))
     row("conv1", "yardstick: a + b", median_ms(lambda a, b: a + b, cov.nngp, cov.nngp,
                                                reps=args.reps))
 
@@ -74,9 +76,10 @@ def main() -> int:
     x2 = jnp.asarray(rng.normal(size=(10, 28, 28, 1)))
     myrtle = K.make_kernel_fn("myrtle", 5, "ntk")
     row("myrtle5", "tile", median_ms(myrtle, x1, x2, reps=args.reps))
-    full = xla.jit(lambda a, b: K.input_cov(a, b, "full"))(x1, x2)
-    row("myrtle5", "input covariance", median_ms(lambda a, b: K.input_cov(a, b, "full").nngp,
-                                                 x1, x2, reps=args.reps))
+    p1, p2 = K.patches(x1), K.patches(x2)
+    full = xla.jit(lambda a, b: K.input_cov(a, b, "full"))(p1, p2)
+    row("myrtle5", "input covariance of patches", median_ms(
+        lambda a, b: K.input_cov(a, b, "full").nngp, p1, p2, reps=args.reps))
     row("myrtle5", "3x3 window (full layout)", median_ms(lambda t: K._window_mean(t, 4),
                                                          full.nngp, reps=args.reps))
     ones = jnp.ones_like(full.nngp)

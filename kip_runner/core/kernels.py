@@ -14,15 +14,23 @@ The neural kernels propagate a covariance through the layers of the infinite-wid
   2×2 average pooling: Σ'(p, q) = 1/16 Σ over the two windows; global average pooling: the
       mean over all pixel pairs; Flatten of a conv stack: the mean over same-pixel pairs.
 
-Three spatial layouts, each with the pixels on the last (fastest) axes, so that the per-layer
-work is elementwise, shifts along those axes, and sums over them that XLA fuses with the
-elementwise work into one loop (a reduction over the leading axes of a spatial-major layout
-[H, W, n1, n2] made the Conv1 step 5x slower on CPU), never a transpose:
+Three spatial layouts, none of which is ever transposed:
   flat  nngp [n1, n2],             var [n]             FC (after the input's flatten)
-  diag  nngp [n1, n2, H, W],       var [n, H, W]       Convm with a flatten readout: only
+  diag  nngp [P, n1, n2],          var [P, n]          Convm with a flatten readout: only
                                                        same-pixel covariances are needed
   full  nngp [n1, n2, H, W, H, W], var [n, H, W, H, W] Myrtle (pooling mixes pixel pairs)
 `var` is each input's covariance with itself (the ReLU needs its per-pixel diagonal).
+diag is pixel-major, its P = H·W pixels merged into one leading axis: its input covariance is
+one batched matmul over the pixels, whose VJP is another (pixel-last, it needed a transpose of
+the [n1, n2, H, W] cotangent, or a window's VJP and a reduction of it), and the readout's mean
+over that one axis is a split reduction (XLA:CPU reduced two leading [H, W] axes in one strided
+loop, 20x slower). full keeps the pixels last, where Myrtle's shifts and pooling are slices
+along the fastest axes.
+
+The first conv layer's window is applied to the inputs, not to their covariance: A(Σ⁰)(p, q)
+is the dot product of the 3×3 patches at p and q over 9C (`patches`, zero outside the image),
+so the first layer is the input covariance of the patches, with no window over the
+[n1, n2, ...] arrays.
 
 FC, RBF and linear kernels are functions of the Gram matrix x1·x2ᵀ and the squared norms
 (`gram_kernel`); the KIP step (core.kip) uses that form directly. Their transcendental
@@ -267,6 +275,16 @@ class Cov(NamedTuple):
     var2: Array
 
 
+def patches(x: Array) -> Array:
+    """[n, H, W, C] -> [n, H, W, 9C]: every pixel's 3×3 neighbourhood, zero outside the image
+    (input_cov of patches is the first conv layer's windowed input covariance A(Σ⁰))."""
+    h, w = x.shape[1:3]
+    r = FILTER // 2
+    xp = jnp.pad(x, ((0, 0), (r, r), (r, r), (0, 0)))
+    return jnp.concatenate([xp[:, dh:dh + h, dw:dw + w, :] for dh in range(FILTER)
+                            for dw in range(FILTER)], -1)
+
+
 def input_cov(x1: Array, x2: Optional[Array], layout: str) -> Cov:
     """Σ⁰ = x·x' / C per pixel pair (flat: x·x' / d over all features). x [n, H, W, C]."""
     c = x1.shape[-1]
@@ -278,14 +296,15 @@ def input_cov(x1: Array, x2: Optional[Array], layout: str) -> Cov:
         v2 = v1 if x2 is None else jnp.sum(b * b, -1) / d  # [n2]
         return Cov((a @ b.T) / d, None, v1, v2)
     x2_ = x1 if x2 is None else x2
-    if layout == "diag":
-        # per-pixel products summed over the few channels: elementwise, so XLA fuses them into
-        # the first window (the einsum was a dot_general with a transpose of its
-        # [H, W, n1, n2] output, and another in its VJP)
-        v1 = jnp.sum(x1 * x1, -1) / c  # [n1, H, W]
-        v2 = v1 if x2 is None else jnp.sum(x2_ * x2_, -1) / c  # [n2, H, W]
-        cross = sum(x1[:, None, :, :, k] * x2_[None, :, :, :, k] for k in range(c)) / c
-        return Cov(cross, None, v1, v2)  # [n1, n2, H, W]
+    if layout == "diag":  # pixel-major: a batched matmul over the pixels
+
+        def pixel_major(x):  # [n, H, W, C] -> [P, n, C]
+            return jnp.reshape(jnp.transpose(x, (1, 2, 0, 3)), (-1, x.shape[0], c))
+        p1 = pixel_major(x1)
+        p2 = p1 if x2 is None else pixel_major(x2_)
+        v1 = jnp.sum(p1 * p1, -1) / c  # [P, n1]
+        v2 = v1 if x2 is None else jnp.sum(p2 * p2, -1) / c  # [P, n2]
+        return Cov(jnp.einsum("pac,pbc->pab", p1, p2) / c, None, v1, v2)  # [P, n1, n2]
     cross, self_ = "ahwc,bijc->abhwij", "ahwc,aijc->ahwij"  # full
     v1 = jnp.einsum(self_, x1, x1) / c  # [n1, *S]
     v2 = v1 if x2 is None else jnp.einsum(self_, x2_, x2_) / c  # [n2, *S]
@@ -293,20 +312,22 @@ def input_cov(x1: Array, x2: Optional[Array], layout: str) -> Cov:
 
 
 def _n_spatial(cov: Cov) -> int:
-    return cov.var1.ndim - 1  # 0 flat, 2 diag, 4 full
+    return cov.var1.ndim - 1  # 0 flat, 1 diag (one merged pixel axis), 4 full
 
 
-def _window_mean(t: Array, n_spatial: int) -> Array:
+def _window_mean(t: Array, n_spatial: int, image: tuple[int, ...] = ()) -> Array:
     """A(t): the mean over the 3×3 taps of a SAME convolution, the same offset applied to every
-    pixel of the pixel tuple on the last axes (n_spatial = 2: (h, w); 4: (h, w, i, j)); zeros
-    outside."""
+    pixel of the pixel tuple (n_spatial = 1: the first axis, P = H·W pixels of an image (H, W);
+    4: (h, w, i, j), the last axes); zeros outside."""
     if n_spatial == 0:
         return t
+    if n_spatial == 1:  # a box window: reduce_window, whose VJP is one more reduce_window (a
+        # sum of 9 slices has 9 pads as its VJP: the Conv1 KIP step took 8.3 s, not 1.8)
+        t4 = jnp.reshape(t, tuple(image) + t.shape[1:])  # [H, W, ...]
+        out = jax.lax.reduce_window(t4, 0.0, jax.lax.add, (FILTER, FILTER) + (1,) * (t.ndim - 1),
+                                    (1,) * t4.ndim, "SAME") / FILTER ** 2
+        return jnp.reshape(out, t.shape)
     lead = t.ndim - n_spatial
-    if n_spatial == 2:  # a box window: reduce_window, whose VJP is one more reduce_window (the
-        # sum of 9 slices below has 9 pads as its VJP: the Conv1 KIP step took 8.3 s, not 1.8)
-        return jax.lax.reduce_window(t, 0.0, jax.lax.add, (1,) * lead + (FILTER, FILTER),
-                                     (1,) * t.ndim, "SAME") / FILTER ** 2
     r = FILTER // 2
     tp = jnp.pad(t, [(0, 0)] * lead + [(r, r)] * n_spatial)
     sizes = t.shape[lead:]
@@ -320,18 +341,22 @@ def _window_mean(t: Array, n_spatial: int) -> Array:
 
 
 def affine(cov: Cov, w_var: float, b_var: float, parameterization: str, fan_in: int,
-           conv: bool, track_ntk: bool) -> Cov:
-    """A Dense (conv=False) or 3×3 SAME Conv layer of fan_in inputs (channels × 9 for a conv).
+           conv: bool, track_ntk: bool, image: tuple[int, ...] = ()) -> Cov:
+    """A Dense (conv=False) or 3×3 SAME Conv layer of fan_in inputs (channels × 9 for a conv);
+    image: (H, W), for the diag layout's window.
 
     ntk: Σ' = w A(Σ) + b, Θ' = Σ' + w A(Θ);  standard: Θ' = fan_in A(Σ) + w A(Θ) + 1."""
     k = _n_spatial(cov) if conv else 0
-    a_nngp = _window_mean(cov.nngp, k)
+
+    def window(t):
+        return _window_mean(t, k, image)
+    a_nngp = window(cov.nngp)
     nngp = w_var * a_nngp + b_var
-    var1 = w_var * _window_mean(cov.var1, k) + b_var
-    var2 = var1 if cov.var2 is cov.var1 else w_var * _window_mean(cov.var2, k) + b_var
+    var1 = w_var * window(cov.var1) + b_var
+    var2 = var1 if cov.var2 is cov.var1 else w_var * window(cov.var2) + b_var
     ntk = None
     if track_ntk:
-        prev = 0.0 if cov.ntk is None else w_var * _window_mean(cov.ntk, k)
+        prev = 0.0 if cov.ntk is None else w_var * window(cov.ntk)
         ntk = nngp + prev if parameterization == "ntk" else fan_in * a_nngp + prev + 1.0
     return Cov(nngp, ntk, var1, var2)
 
@@ -347,8 +372,8 @@ def _pixel_var(var: Array, n_spatial: int) -> Array:
 
 
 def _outer(v1: Array, v2: Array, n_spatial: int) -> Array:
-    """Σ₁₁Σ₂₂ broadcast to the cross layout: v1 [n1, *P], v2 [n2, *P] per pixel, P = (H, W)
-    or ()."""
+    """Σ₁₁Σ₂₂ broadcast to the cross layout: per pixel v1 [n1, H, W], v2 [n2, H, W] (full), or
+    v1 [n1], v2 [n2] (flat)."""
     if n_spatial == 4:  # [n1, 1, H, W, 1, 1] * [1, n2, 1, 1, H, W]
         return v1[:, None, :, :, None, None] * v2[None, :, None, None, :, :]
     return v1[:, None] * v2[None, :]
@@ -384,12 +409,12 @@ def root_and_dot(nngp: Array, prod: Array, ops: Ops, inv_root: Optional[Array] =
 def relu(cov: Cov, ops: Ops) -> Cov:
     """ReLU: the arc-cosine map of every covariance (module doc)."""
     k = _n_spatial(cov)
-    if k == 2:  # Convm: the closed-form VJP (relu_map); a Conv1 KIP step (support 100,
+    if k == 1:  # Convm: the closed-form VJP (relu_map); a Conv1 KIP step (support 100,
         # 1000 targets) 1.36 -> 1.03 s. Myrtle's full layout keeps autodiff through `arccos`:
         # relu_map made its float64 tile slower (4.6 -> 5.9 s, docs/kernels.md).
         zero = jnp.zeros((), cov.nngp.dtype)
         ntk_in = jnp.broadcast_to(zero, cov.nngp.shape) if cov.ntk is None else cov.ntk
-        nngp, ntk = relu_map(cov.nngp, ntk_in, cov.var1[:, None], cov.var2[None, :])
+        nngp, ntk = relu_map(cov.nngp, ntk_in, cov.var1[..., None], cov.var2[..., None, :])
         var1 = cov.var1 / 2  # same-pixel self covariance: θ = 0, Σ' = Σ / 2
         return Cov(nngp, None if cov.ntk is None else ntk, var1,
                    var1 if cov.var2 is cov.var1 else cov.var2 / 2)
@@ -420,15 +445,16 @@ def _map(cov: Cov, f: Callable[[Array], Array]) -> Cov:
 
 @jax.jit  # a module-level jit: one call (one compile per shape) when run eagerly
 def _pool_full(t: Array) -> Array:
-    """[..., H, W, H, W] -> [..., H/2, W/2, H/2, W/2]: a sum of POOL⁴ strided slices (one
-    elementwise loop); the sum over a reshape's interleaved window axes was XLA:CPU's slowest
-    op in a float64 Myrtle-5 tile (~0.7 s of ~4.3 s)."""
+    """[..., H, W, H, W] -> [..., H/2, W/2, H/2, W/2]: the mean over the POOL × POOL offsets of
+    the (h, i) axes, then of the (w, j) axes, each a sum of POOL² strided slices (elementwise
+    loops); the sum over a reshape's interleaved window axes was XLA:CPU's slowest op in a
+    float64 Myrtle-5 tile (~0.7 s of ~4.3 s). Two passes of 4 slices instead of one of 16: as
+    fast on the tile, half the HLO (the jitted Myrtle fixture tests compile faster)."""
     h, w = t.shape[-4] // POOL, t.shape[-3] // POOL
-    total = 0.0
-    for a, b, c, d in itertools.product(range(POOL), repeat=4):
-        total = total + t[..., a:h * POOL:POOL, b:w * POOL:POOL, c:h * POOL:POOL,
-                          d:w * POOL:POOL]
-    return total / POOL ** 4
+    rows = sum(t[..., a:h * POOL:POOL, :, c:h * POOL:POOL, :]
+               for a, c in itertools.product(range(POOL), repeat=2))  # [..., H/2, W, H/2, W]
+    return sum(rows[..., :, b:w * POOL:POOL, :, d:w * POOL:POOL]
+               for b, d in itertools.product(range(POOL), repeat=2)) / POOL ** 4
 
 
 def avg_pool(cov: Cov) -> Cov:
@@ -441,7 +467,8 @@ def mean_spatial(cov: Cov) -> Cov:
     """To the flat layout: Flatten of a diag layout (mean over same-pixel pairs) or global
     average pooling of a full layout (mean over all pixel pairs)."""
     k = _n_spatial(cov)
-    return _map(cov, lambda t: jnp.mean(t, axis=tuple(range(t.ndim - k, t.ndim))))
+    axes = (0,) if k == 1 else tuple(range(-k, 0))  # diag: its pixel axis is the first
+    return _map(cov, lambda t: jnp.mean(t, axis=axes))
 
 
 # ---- architectures -------------------------------------------------------------------------
@@ -450,30 +477,36 @@ Layer = Callable[[Cov, Ops], Cov]
 
 
 def network(arch: str, depth: int, kind: str, parameterization: str, width: int,
-            in_channels: int, in_features: int, w_var: float, b_var: float) -> list[Layer]:
+            in_channels: int, in_features: int, w_var: float, b_var: float,
+            image: tuple[int, ...] = ()) -> list[Layer]:
     """The layers of FCm / Convm / Myrtle-N as covariance maps, readout included (always the
-    ntk parameterisation, PAPER.md §4). in_features: H·W·C (the first Dense's fan-in)."""
+    ntk parameterisation, PAPER.md §4). in_features: H·W·C (the first Dense's fan-in);
+    image: (H, W) (Convm's windows)."""
     track = kind == "ntk"
 
     def dense(fan_in, p=parameterization):
         return lambda c, ops: affine(c, w_var, b_var, p, fan_in, False, track)
 
-    def conv(channels_in):
+    def conv(channels_in, window=True):  # window=False: the first layer, whose input
+        # covariance is already windowed (input_cov of `patches`)
         return lambda c, ops: affine(c, w_var, b_var, parameterization,
-                                     channels_in * FILTER ** 2, True, track)
+                                     channels_in * FILTER ** 2, window, track, image)
     act = lambda c, ops: relu(c, ops)  # noqa: E731
+    readout = dense(width, "ntk")
     if arch == "fc":
         layers = [dense(in_features), act]
         layers += [dense(width), act] * (depth - 1)
-    elif arch == "conv":
-        layers = [conv(in_channels), act] + [conv(width), act] * (depth - 1)
-        layers += [lambda c, ops: mean_spatial(c)]  # Flatten
+        return layers + [readout]
+    if arch == "conv":
+        layers = [conv(in_channels, False), act] + [conv(width), act] * (depth - 1)
     else:
-        layers = [conv(in_channels), act]
+        layers = [conv(in_channels, False), act]
         for n_blocks in MYRTLE_BLOCKS[depth]:
             layers += [conv(width), act] * n_blocks + [lambda c, ops: avg_pool(c)]
-        layers += [lambda c, ops: mean_spatial(c)]  # global average pooling
-    return layers + [dense(width, "ntk")]  # readout
+    # the readout of the Flatten (Convm) or global average pooling (Myrtle): the readout Dense
+    # is affine, so it commutes with the spatial mean and goes first: the NTK is then one
+    # reduction, of Σ' + σ_w² Θ, not one of Σ' and one of Θ
+    return layers + [readout, lambda c, ops: mean_spatial(c)]
 
 
 def propagate(layers: list[Layer], cov: Cov, kind: str, ops: Ops) -> Array:
@@ -544,8 +577,9 @@ def make_kernel_fn(arch: str, depth: int = 1, kind: str = "ntk", parameterizatio
         x1 = jnp.asarray(x1)
         x2 = None if x2 is None else jnp.asarray(x2)
         layers = network(arch, depth, kind, parameterization, width, x1.shape[-1],
-                         math.prod(x1.shape[1:]), w_var, b_var)
-        return propagate(layers, input_cov(x1, x2, layout), kind, Ops())  # [n1, n2]
+                         math.prod(x1.shape[1:]), w_var, b_var, x1.shape[1:3])
+        cov = input_cov(patches(x1), None if x2 is None else patches(x2), layout)  # A(Σ⁰)
+        return propagate(layers, cov, kind, Ops())  # [n1, n2]
     return neural
 
 
