@@ -18,13 +18,17 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# pytest-xdist workers for the test targets (PYTEST_WORKERS=0: one process, no xdist). Two on
+# this 2-core machine: much of a test is compiling and Python, one core each.
+PYTEST_WORKERS ?= 2
+
 ## make test: every test tier (unit, config, integration, slow real-data tests)
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
 
 ## make test-fast: skip the slow real-data tier
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow"
 
 $(VENV312)/.installed: pyproject.toml
 	@test -n "$(PYTHON312)" || { echo "no python3.12 found: set PYTHON312=/path/to/python3.12" >&2; exit 1; }
@@ -35,7 +39,7 @@ $(VENV312)/.installed: pyproject.toml
 
 ## make test-py312: the fast tier (not slow) on Python 3.12 with the newest jax, in $(VENV312)
 test-py312: $(VENV312)/.installed
-	$(VENV312)/bin/python -m pytest -q -m "not slow" -x
+	$(VENV312)/bin/python -m pytest -q -n $(PYTEST_WORKERS) -m "not slow" -x
 
 ## make demo: a real KRR evaluation on MNIST (RBF kernel, 100 natural images, 5 resamplings)
 demo: install
