@@ -198,3 +198,24 @@ def test_scaled_angle_has_arctan2s_value_and_exact_derivative():
         zero = jnp.zeros(())
         v0, t0 = jax.jvp(kernels.scaled_angle, (zero, zero, zero), (1.0 + zero, 1.0 + zero, zero))
         assert float(v0) == pytest.approx(np.pi / 2) and float(t0) == 0.0
+
+
+def test_input_covariance_of_patches_is_the_first_windowed_covariance():
+    """A(Σ⁰) from the inputs' 3×3 patches equals the 3×3 window over the per-pixel covariance
+    (zero outside the image) in both conv layouts, on a non-square image so that H and W
+    cannot be swapped unnoticed; pixel (h, w) of the pixel-major diag layout is row h·W + w.
+    float64 (conftest)."""
+    x1 = np.random.default_rng(0).normal(size=(3, 5, 4, 2))  # [n1, H, W, C]
+    x2 = np.random.default_rng(1).normal(size=(2, 5, 4, 2))
+    for layout, n_spatial in (("diag", 1), ("full", 4)):
+        plain = kernels.input_cov(jnp.asarray(x1), jnp.asarray(x2), layout)
+        got = kernels.input_cov(kernels.patches(x1), kernels.patches(x2), layout)
+        for name in ("nngp", "var1", "var2"):
+            ref = kernels._window_mean(getattr(plain, name), n_spatial, (5, 4))
+            np.testing.assert_allclose(getattr(got, name), ref, rtol=1e-12, atol=1e-12,
+                                       err_msg=f"{layout} {name}")
+    # the diag layout's pixel (h, w) = (4, 3), the corner: 4 taps inside the image
+    diag = kernels.input_cov(kernels.patches(x1), kernels.patches(x2), "diag").nngp
+    taps = [(h, w) for h in (3, 4) for w in (2, 3)]
+    corner = sum(x1[:, h, w] @ x2[:, h, w].T for h, w in taps) / (9 * 2)  # [n1, n2]
+    np.testing.assert_allclose(diag[4 * 4 + 3], corner, rtol=1e-12)
