@@ -305,10 +305,16 @@ def input_cov(x1: Array, x2: Optional[Array], layout: str) -> Cov:
         v1 = jnp.sum(p1 * p1, -1) / c  # [P, n1]
         v2 = v1 if x2 is None else jnp.sum(p2 * p2, -1) / c  # [P, n2]
         return Cov(jnp.einsum("pac,pbc->pab", p1, p2) / c, None, v1, v2)  # [P, n1, n2]
-    cross, self_ = "ahwc,bijc->abhwij", "ahwc,aijc->ahwij"  # full
+    self_ = "ahwc,aijc->ahwij"  # full: batched over a, so written in place
     v1 = jnp.einsum(self_, x1, x1) / c  # [n1, *S]
     v2 = v1 if x2 is None else jnp.einsum(self_, x2_, x2_) / c  # [n2, *S]
-    return Cov(jnp.einsum(cross, x1, x2_) / c, None, v1, v2)
+    # the cross covariance batched over the pairs (a, b) of the (small) broadcast inputs: the
+    # matmul then writes [n1, n2, H, W, H, W] in place; "ahwc,bijc->abhwij" wrote
+    # [n1, H, W, n2, H, W] and transposed it (a float64 Myrtle-5 10x10 tile: ~2.94 -> ~2.75 s)
+    n1, n2 = x1.shape[0], x2_.shape[0]
+    a = jnp.broadcast_to(x1[:, None], (n1, n2) + x1.shape[1:])  # [n1, n2, H, W, C]
+    b = jnp.broadcast_to(x2_[None], (n1, n2) + x2_.shape[1:])
+    return Cov(jnp.einsum("abhwc,abijc->abhwij", a, b) / c, None, v1, v2)
 
 
 def _n_spatial(cov: Cov) -> int:
